@@ -1,0 +1,65 @@
+"""Operational commands: `python manage.py serve|migrate` (the Makefile's run, dev, migrate).
+
+Settings are validated first, so a bad configuration stops here with one line.
+"""
+
+import argparse
+import asyncio
+
+import structlog
+import uvicorn
+
+from shared.logs import configure_logging
+from shared.provisioning import create_database_if_missing, upgrade_to_head
+from shared.settings import Settings, load_settings
+
+logger = structlog.get_logger("manage")
+
+
+def migrate(settings: Settings) -> None:
+    if asyncio.run(create_database_if_missing(settings.database)):
+        logger.info("database_created", database=settings.database.database)
+    upgrade_to_head(settings.database)
+    logger.info("database_migrated", database=settings.database.database)
+
+
+def serve(settings: Settings, *, reload: bool) -> None:
+    migrate(settings)
+    base = f"http://{settings.host}:{settings.port}"
+    if settings.docs_enabled:
+        print(f"API docs: {base}/docs (ReDoc: {base}/redoc)", flush=True)
+    uvicorn.run(
+        "main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=None if reload else settings.workers,
+        reload=reload,
+        log_config=None,  # our logging is configured already; keep uvicorn's lines in it
+        access_log=False,  # the app logs one structured line per request itself
+        # Believe X-Forwarded-* only from TRUSTED_PROXIES (uvicorn's default trusts 127.0.0.1).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="manage.py", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser(
+        "serve", help="create and migrate the database if needed, then serve the API"
+    )
+    serve_parser.add_argument("--reload", action="store_true", help="restart on code changes")
+    commands.add_parser("migrate", help="create the database if missing, then migrate to head")
+    args = parser.parse_args()
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if args.command == "serve":
+        serve(settings, reload=args.reload)
+    else:
+        migrate(settings)
+
+
+if __name__ == "__main__":
+    main()

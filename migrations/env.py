@@ -1,0 +1,56 @@
+"""Alembic environment: async engine, DATABASE_URL from the settings, every module's models.
+
+Programmatic callers (the test harness, `manage.py`) pass the URL as
+`config.attributes["database_url"]`; the alembic command line reads the settings.
+"""
+
+import asyncio
+import importlib
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy import pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import SQLModel
+
+import shared.db  # noqa: F401  (sets the constraint naming convention before models load)
+from main import MODULES
+from shared.settings import load_settings
+
+config = context.config
+database_url = config.attributes.get("database_url")
+if database_url is None:  # the alembic CLI: configure its logging, read the settings
+    if config.config_file_name is not None:
+        fileConfig(config.config_file_name, disable_existing_loggers=False)
+    database_url = load_settings().database_url
+
+for module in MODULES:
+    if module.models:
+        importlib.import_module(module.models)
+target_metadata = SQLModel.metadata
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=database_url, target_metadata=target_metadata, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run_migrations(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_migrations_online() -> None:
+    engine = create_async_engine(database_url, poolclass=pool.NullPool)
+    async with engine.connect() as connection:
+        await connection.run_sync(_run_migrations)
+    await engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    asyncio.run(run_migrations_online())

@@ -1,0 +1,5 @@
+from shared.module import Module
+
+from .router import router
+
+module = Module(name="health", router=router, wire=("modules.health.router",), prefix="")

@@ -1,0 +1,109 @@
+"""Liveness, readiness and metrics probes, served at the root without auth."""
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, Literal
+
+import structlog
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Depends, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel, Field
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.error_handlers import ErrorBody
+from shared.errors import ServiceUnavailable
+from shared.request_id import request_id_var
+
+# A probe that answers late is as good as down; load balancers poll often.
+CHECK_TIMEOUT_SECONDS = 2.0
+
+CheckResult = Literal["ok", "error", "disabled"]
+logger = structlog.get_logger(__name__)
+router = APIRouter(tags=["health"])
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "unavailable"] = Field(examples=["ready"])
+    checks: dict[str, CheckResult] = Field(examples=[{"database": "ok", "redis": "disabled"}])
+    error: ErrorBody | None = Field(
+        default=None, description="The standard error envelope, present when unavailable."
+    )
+
+
+async def _check(name: str, probe: Awaitable[Any]) -> CheckResult:
+    try:
+        await asyncio.wait_for(probe, CHECK_TIMEOUT_SECONDS)
+    except Exception as error:  # any failure, including the timeout, means "not ready"
+        logger.warning("readiness_check_failed", check=name, error=repr(error))
+        return "error"
+    return "ok"
+
+
+async def _ping_database(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+
+
+@router.get(
+    "/health",
+    summary="Liveness: the process is serving",
+    description="Touches nothing external, so a slow database never restarts the process.",
+)
+async def get_health() -> Liveness:
+    return Liveness()
+
+
+@router.get(
+    "/ready",
+    summary="Readiness: the database and Redis answer",
+    description=f"Each check is bounded by {CHECK_TIMEOUT_SECONDS:g} s; Redis reports "
+    '`"disabled"` when `REDIS_URL` is unset.',
+    responses={503: {"model": Readiness, "description": "A dependency failed its check"}},
+    response_model_exclude_none=True,
+)
+@inject
+async def get_ready(
+    response: Response,
+    engine: AsyncEngine = Depends(Provide["engine"]),
+    redis: Redis | None = Depends(Provide["redis"]),
+) -> Readiness:
+    probes = {"database": _ping_database(engine)}
+    if redis is not None:
+        probes["redis"] = redis.ping()
+    results = await asyncio.gather(*(_check(name, probe) for name, probe in probes.items()))
+    checks: dict[str, CheckResult] = {"database": "error", "redis": "disabled"}
+    checks.update(zip(probes, results, strict=True))
+    if "error" not in checks.values():
+        return Readiness(status="ready", checks=checks)
+    response.status_code = 503
+    failed = ", ".join(name for name, result in checks.items() if result == "error")
+    return Readiness(
+        status="unavailable",
+        checks=checks,
+        error=ErrorBody(
+            code=ServiceUnavailable.code,
+            detail=f"Not ready: {failed} failed",
+            request_id=request_id_var.get(),
+        ),
+    )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    description="Request count, latency and in-flight requests by route template; DB pool.",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+@inject
+async def get_metrics(
+    registry: CollectorRegistry = Depends(Provide["metrics_registry"]),
+) -> Response:
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

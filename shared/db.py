@@ -1,0 +1,92 @@
+"""The database kernel: one async engine per app, request sessions and the unit of work.
+
+Reads use `SessionDep`; writes use `UnitOfWork`, which commits before the response is sent
+(a function-scoped `yield` dependency) and rolls back when anything raises.
+"""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from .settings import Settings
+
+# Named constraints keep autogenerate stable and migrations reversible. Set here, at import
+# of the kernel, which every entry point (main, migrations/env.py) imports before any model.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLSTATE classes and codes that mean "the database cannot serve us now", not "bad query".
+_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P")  # connection, resources, shutdown
+_UNAVAILABLE_SQLSTATES = {"57014", "3D000"}  # statement timeout, database does not exist
+
+
+def make_engine(settings: Settings) -> AsyncEngine:
+    timeout_ms = settings.db_statement_timeout_ms
+    return create_async_engine(
+        settings.database,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        connect_args={
+            "timeout": settings.db_connect_timeout,
+            # The server cancels slow statements; the client gives up a little later in case
+            # the server itself is unreachable mid-query.
+            "command_timeout": timeout_ms / 1000 + 5,
+            "server_settings": {
+                "statement_timeout": str(timeout_ms),
+                "application_name": "modulith",
+            },
+        },
+    )
+
+
+def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # Objects stay readable after commit: responses are serialized after the session closes.
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    """True when `error` means the database is unreachable or overloaded (answer 503)."""
+    if isinstance(error, sa_exc.TimeoutError):  # no pooled connection within DB_POOL_TIMEOUT
+        return True
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        sqlstate = getattr(error.orig, "sqlstate", None) or ""
+        return sqlstate in _UNAVAILABLE_SQLSTATES or sqlstate.startswith(
+            _UNAVAILABLE_SQLSTATE_PREFIXES
+        )
+    # Raised as-is by asyncpg while connecting: refused, reset, DNS failure, connect timeout.
+    return isinstance(error, OSError)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    # Looked up per request (a cheap singleton call) so tests can override the provider.
+    factory: async_sessionmaker[AsyncSession] = request.app.state.container.session_factory()
+    async with factory() as session:
+        yield session
+
+
+# Function scope: the session closes (and its connection returns to the pool) as soon as the
+# handler returns, not after the response has been sent.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def unit_of_work(session: SessionDep) -> AsyncIterator[AsyncSession]:
+    yield session
+    # Reached only when the handler returned normally; an exception skips the commit and
+    # closing the session rolls back. Function scope makes a failed commit fail the request.
+    await session.commit()
+
+
+UnitOfWork = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]

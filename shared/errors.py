@@ -1,0 +1,64 @@
+"""The application's error family. Services raise these; one set of handlers renders them.
+
+Modules subclass the generic kinds with a stable UPPER_SNAKE `code`, for example
+`class ItemNotFound(NotFound): code = "ITEM_NOT_FOUND"; detail = "Item not found"`.
+"""
+
+from typing import Any, ClassVar
+
+
+class AppError(Exception):
+    status_code: ClassVar[int] = 500
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    detail: ClassVar[str] = "Internal server error"
+
+    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None):
+        self.message = detail or type(self).detail
+        self.headers = headers
+        super().__init__(self.message)
+
+    def extra(self) -> dict[str, Any]:
+        """Additional members of the error envelope (empty for most errors)."""
+        return {}
+
+
+class BadRequest(AppError):
+    status_code = 400
+    code = "BAD_REQUEST"
+    detail = "Bad request"
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    code = "UNAUTHORIZED"
+    detail = "Not authenticated"
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "FORBIDDEN"
+    detail = "Not allowed"
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "NOT_FOUND"
+    detail = "Not found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "CONFLICT"
+    detail = "Conflict"
+
+
+class PreconditionFailed(AppError):
+    status_code = 412
+    code = "PRECONDITION_FAILED"
+    detail = "Precondition failed"
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    code = "SERVICE_UNAVAILABLE"
+    detail = "Service temporarily unavailable"

@@ -1,0 +1,17 @@
+"""The record each module exports from its `module.py` to register itself."""
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    name: str
+    router: APIRouter
+    # Modules whose handlers use `Provide[...]` markers: wired to the root container.
+    wire: tuple[str, ...] = ()
+    # Dotted path of the module's SQLModel tables, imported by migrations/env.py.
+    models: str | None = None
+    # Where the router is mounted: the versioned API, or "" for probes at the root.
+    prefix: str = "/api/v1"

@@ -1,0 +1,69 @@
+"""Preparing a database before serving: create it if missing, migrate it to head.
+
+Used by `manage.py` (behind `make run` and `make migrate`) and by the test harness, which
+creates, migrates and drops a uniquely named database per run.
+"""
+
+from pathlib import Path
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import URL
+
+ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
+MAINTENANCE_DATABASE = "postgres"
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+def _quoted_database_name(url: URL) -> str:
+    if not url.database:
+        raise ValueError(f"{url!r} names no database")
+    return '"' + url.database.replace('"', '""') + '"'
+
+
+async def _connect_to_maintenance_db(url: URL) -> asyncpg.Connection:
+    dsn = url.set(drivername="postgresql", database=MAINTENANCE_DATABASE)
+    return await asyncpg.connect(
+        dsn.render_as_string(hide_password=False), timeout=CONNECT_TIMEOUT_SECONDS
+    )
+
+
+async def create_database_if_missing(url: URL) -> bool:
+    """Create the database `url` names; True if it was created, False if it existed."""
+    name = _quoted_database_name(url)
+    connection = await _connect_to_maintenance_db(url)
+    try:
+        exists = await connection.fetchval(
+            "SELECT 1 FROM pg_database WHERE datname = $1", url.database
+        )
+        if exists:
+            return False
+        try:
+            await connection.execute(f"CREATE DATABASE {name}")
+        except asyncpg.DuplicateDatabaseError:  # another process won the race: fine
+            return False
+        return True
+    finally:
+        await connection.close()
+
+
+async def drop_database(url: URL) -> None:
+    name = _quoted_database_name(url)
+    connection = await _connect_to_maintenance_db(url)
+    try:
+        await connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await connection.close()
+
+
+def alembic_config(url: URL) -> Config:
+    config = Config(str(ALEMBIC_INI))
+    config.attributes["database_url"] = url.render_as_string(hide_password=False)
+    return config
+
+
+def upgrade_to_head(url: URL) -> None:
+    """`alembic upgrade head` (blocking, and runs its own event loop: call it from a thread
+    when an event loop is already running)."""
+    command.upgrade(alembic_config(url), "head")

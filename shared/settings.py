@@ -1,0 +1,187 @@
+"""Every setting of OPERATIONS.md, typed, read from the environment or `.env`.
+
+`load_settings()` is what processes call at start-up: a bad value becomes one line on
+stderr naming the variable and a non-zero exit, never a traceback.
+"""
+
+import ipaddress
+import json
+import re
+import sys
+from functools import cached_property
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+
+# Committed on purpose so `make run` works out of the box; production refuses it.
+DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"  # noqa: S105
+RATE_LIMIT_PATTERN = re.compile(r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*$")
+
+
+def _split_list(value: Any) -> Any:
+    """Accept a JSON list (`["a","b"]`) or a comma-separated string (`a,b`)."""
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    if value.startswith("["):
+        return json.loads(value)
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+StrList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/app"
+    db_pool_size: int = Field(10, ge=1)
+    db_max_overflow: int = Field(10, ge=0)
+    db_pool_timeout: float = Field(5.0, gt=0, description="seconds to wait for a pooled connection")
+    db_statement_timeout_ms: int = Field(15_000, gt=0)
+    db_connect_timeout: float = Field(5.0, gt=0, description="seconds to open a connection")
+
+    redis_url: str | None = None
+
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
+    access_token_expire_minutes: int = Field(15, ge=1)
+    refresh_token_expire_days: int = Field(7, ge=1)
+    require_verified_login: bool = False
+
+    allowed_origins: StrList = Field(
+        default_factory=lambda data: (
+            [] if data["environment"] == "production" else ["http://localhost:3000"]
+        )
+    )
+    trusted_proxies: StrList = []
+
+    rate_limit_enabled: bool = True
+    rate_limit_default: str = "300/minute"
+    rate_limit_login: str = "10/minute"
+    rate_limit_sensitive: str = "5/minute"
+
+    max_body_bytes: int = Field(1_048_576, ge=0)
+
+    email_backend: Literal["console", "smtp"] = "console"
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    email_from: str = "modulith <noreply@localhost>"
+    frontend_url: AnyHttpUrl = AnyHttpUrl("http://localhost:3000")
+
+    first_superuser_email: str | None = None
+    first_superuser_password: SecretStr | None = None
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["console", "json"] = Field(
+        default_factory=lambda data: "console" if data["environment"] == "development" else "json"
+    )
+    docs_enabled: bool = Field(default_factory=lambda data: data["environment"] != "production")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1)
+
+    @field_validator("allowed_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _parse_list(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_only(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except Exception as exc:
+            raise ValueError("is not a database URL") from exc
+        if url.drivername != "postgresql+asyncpg":
+            raise ValueError("must use the postgresql+asyncpg driver (postgresql+asyncpg://...)")
+        if not url.database:
+            raise ValueError("must name a database")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _ip_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an IP address or network") from exc
+        return value
+
+    @field_validator("rate_limit_default", "rate_limit_login", "rate_limit_sensitive")
+    @classmethod
+    def _rate_limit_syntax(cls, value: str) -> str:
+        if not RATE_LIMIT_PATTERN.match(value):
+            raise ValueError(f"{value!r} is not a rate such as '10/minute'")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _environment_rules(self) -> Self:
+        if self.environment == "production":
+            secret = self.secret_key.get_secret_value()
+            if secret == DEVELOPMENT_SECRET_KEY or len(secret) < 32:
+                raise ValueError(
+                    "SECRET_KEY: must be set to a value of at least 32 characters in production"
+                )
+            if "*" in self.allowed_origins:
+                raise ValueError("ALLOWED_ORIGINS: '*' is refused in production")
+        if self.email_backend == "smtp" and not self.smtp_host:
+            raise ValueError("SMTP_HOST: must be set when EMAIL_BACKEND=smtp")
+        if (self.first_superuser_email is None) != (self.first_superuser_password is None):
+            raise ValueError("FIRST_SUPERUSER_EMAIL, FIRST_SUPERUSER_PASSWORD: set both or neither")
+        return self
+
+    @cached_property
+    def database(self) -> URL:
+        return make_url(self.database_url)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming each offending variable, e.g. `DB_POOL_SIZE: Input should be ...`."""
+    problems = []
+    for item in error.errors(include_url=False):
+        if item["type"] == "default_factory_not_called":  # a consequence, not a cause
+            continue
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["loc"]:
+            problems.append(f"{str(item['loc'][0]).upper()}: {message}")
+        else:  # model-level rules already start with the variable's name
+            problems.append(message)
+    return "; ".join(problems)
+
+
+def load_settings() -> Settings:
+    """Settings for a starting process; exits with one line if the configuration is bad."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        sys.exit(f"Configuration error: {describe_validation_error(error)}")

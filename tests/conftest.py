@@ -1,0 +1,128 @@
+"""The database harness (OPERATIONS.md) and the app under test.
+
+Per run: one uniquely named database on the selected server, migrated with
+`alembic upgrade head`, dropped at the end. Per test: one connection inside a transaction
+that is rolled back; the app's sessions join it through savepoints, so a commit in the app
+(the unit of work, fastapi-users' adapter) stays inside the test.
+"""
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from dependency_injector import providers
+from fastapi import FastAPI
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import async_sessionmaker as sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from main import create_app
+from shared.provisioning import create_database_if_missing, drop_database, upgrade_to_head
+from shared.settings import Settings
+from tests.postgres_server import NoPostgresAvailable, PostgresServer, postgres_server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    try:
+        with postgres_server(os.environ) as server:
+            yield server
+    except NoPostgresAvailable as error:
+        pytest.exit(str(error), returncode=4)
+
+
+async def create_migrated_database(server: PostgresServer, purpose: str) -> URL:
+    url = make_url(server.url).set(database=f"modulith_{purpose}_{uuid.uuid4().hex[:12]}")
+    await create_database_if_missing(url)
+    # Alembic's env.py runs its own event loop: give it a thread.
+    await asyncio.to_thread(upgrade_to_head, url)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres: PostgresServer) -> AsyncIterator[URL]:
+    url = await create_migrated_database(postgres, "test")
+    yield url
+    await drop_database(url)
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        yield connection
+        await transaction.rollback()
+
+
+def make_settings(url: URL, **overrides: Any) -> Settings:
+    """Settings for a test app: no .env, no Redis, unless the test says otherwise."""
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": url.render_as_string(hide_password=False),
+        "redis_url": None,
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(database_url: URL) -> Settings:
+    return make_settings(database_url)
+
+
+def bind_to_connection(app: FastAPI, connection: AsyncConnection) -> None:
+    """Make the app's sessions run inside the test's transaction."""
+    factory = sessionmaker(
+        bind=connection,
+        class_=AsyncSession,
+        expire_on_commit=False,
+        join_transaction_mode="create_savepoint",
+    )
+    app.state.container.session_factory.override(providers.Object(factory))
+
+
+@pytest.fixture
+async def app(settings: Settings, connection: AsyncConnection) -> AsyncIterator[FastAPI]:
+    app = create_app(settings)
+    bind_to_connection(app, connection)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+def http_client(app: FastAPI) -> httpx.AsyncClient:
+    # raise_app_exceptions=False: the client sees what a real client would (the 500 envelope).
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with http_client(app) as client:
+        yield client
+
+
+@pytest.fixture
+def app_factory(database_url: URL) -> Iterator[Callable[..., FastAPI]]:
+    """Apps with their own settings and real sessions (real commits): for tests of the
+    database kernel itself, of failures, and of other configurations."""
+
+    def build(**overrides: Any) -> FastAPI:
+        return create_app(make_settings(database_url, **overrides))
+
+    yield build
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return "PostgreSQL: TEST_DATABASE_URL, else testcontainers, else 127.0.0.1:5432"

@@ -1,0 +1,116 @@
+import time
+from collections.abc import Callable
+
+import httpx
+from fastapi import APIRouter, FastAPI
+
+from modules.health.router import CHECK_TIMEOUT_SECONDS
+from tests.conftest import http_client
+from tests.network import closed_port, silent_server
+
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+
+
+async def get_ready(app: FastAPI) -> httpx.Response:
+    async with app.router.lifespan_context(app), http_client(app) as client:
+        return await client.get("/ready")
+
+
+async def test_health_answers_ok_without_touching_the_database(
+    app_factory: Callable[..., FastAPI],
+) -> None:
+    app = app_factory(database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/x")
+    async with http_client(app) as client:
+        response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_reports_database_ok_and_redis_disabled_without_redis_url(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "checks": {"database": "ok", "redis": "disabled"}}
+
+
+async def test_ready_checks_a_real_redis(app_factory: Callable[..., FastAPI]) -> None:
+    response = await get_ready(app_factory(redis_url=LOCAL_REDIS))
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+async def test_ready_is_503_with_the_failing_check_named_when_redis_is_down(
+    app_factory: Callable[..., FastAPI],
+) -> None:
+    response = await get_ready(app_factory(redis_url=f"redis://127.0.0.1:{closed_port()}/0"))
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"] == {"database": "ok", "redis": "error"}
+    assert body["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert body["error"]["request_id"] == response.headers["x-request-id"]
+
+
+async def test_ready_is_503_when_the_database_refuses_connections(
+    app_factory: Callable[..., FastAPI],
+) -> None:
+    app = app_factory(database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/x")
+    response = await get_ready(app)
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "error", "redis": "disabled"}
+
+
+async def test_ready_gives_up_on_a_wedged_database_and_redis_within_the_check_timeout(
+    app_factory: Callable[..., FastAPI],
+) -> None:
+    async with silent_server() as database_port, silent_server() as redis_port:
+        app = app_factory(
+            database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{database_port}/x",
+            redis_url=f"redis://127.0.0.1:{redis_port}/0",
+            db_connect_timeout=30,  # longer than the check: the check's own bound must act
+        )
+        started = time.monotonic()
+        response = await get_ready(app)
+        elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "error", "redis": "error"}
+    # Both checks run concurrently, each bounded: not 30 s, not the sum of the two.
+    assert elapsed < CHECK_TIMEOUT_SECONDS + 1.5
+
+
+async def test_metrics_count_requests_by_route_template_never_by_raw_path(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    things = APIRouter(tags=["things"])
+
+    @things.get("/things/{thing_id}")
+    async def get_thing(thing_id: int) -> dict[str, int]:
+        return {"id": thing_id}
+
+    app.include_router(things, prefix="/api/v1")
+    for thing_id in (1, 2, 3):
+        assert (await client.get(f"/api/v1/things/{thing_id}")).status_code == 200
+    await client.get("/health")
+    await client.get("/no/such/path/12345")
+
+    text = (await client.get("/metrics")).text
+    assert 'http_requests_total{method="GET",route="/api/v1/things/{thing_id}",status="200"} 3.0' in text
+    assert 'http_requests_total{method="GET",route="/health",status="200"} 1.0' in text
+    assert 'http_requests_total{method="GET",route="<unmatched>",status="404"} 1.0' in text
+    assert "/no/such/path" not in text and "/things/1" not in text
+    assert 'http_request_duration_seconds_count{method="GET",route="/health"} 1.0' in text
+    # The scrape itself is in flight while the gauge is read.
+    assert "http_requests_in_flight 1.0" in text
+
+
+async def test_metrics_expose_the_database_pool(app_factory: Callable[..., FastAPI]) -> None:
+    app = app_factory(db_pool_size=3)
+    async with app.router.lifespan_context(app), http_client(app) as client:
+        await client.get("/ready")  # opens one pooled connection
+        text = (await client.get("/metrics")).text
+    assert "db_pool_size 3.0" in text
+    assert "db_pool_checked_in 1.0" in text
+    assert "db_pool_checked_out 0.0" in text
+    assert "db_pool_overflow 0.0" in text
+    assert text.startswith("# HELP") or "# HELP" in text
