@@ -5,6 +5,7 @@ Settings are validated first, so a bad configuration stops here with one line.
 
 import argparse
 import asyncio
+import signal
 
 import structlog
 import uvicorn
@@ -28,6 +29,10 @@ def serve(settings: Settings, *, reload: bool) -> None:
     base = f"http://{settings.host}:{settings.port}"
     if settings.docs_enabled:
         print(f"API docs: {base}/docs (ReDoc: {base}/redoc)", flush=True)
+    # After a graceful shutdown uvicorn re-raises the SIGTERM it caught, under the handler
+    # that was installed before it. With this no-op one the process then exits 0, which
+    # process managers read as the clean stop it was.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
         "main:create_app",
         factory=True,

@@ -19,11 +19,12 @@ from main import MODULES
 from shared.settings import load_settings
 
 config = context.config
-database_url = config.attributes.get("database_url")
+database_url: str | None = config.attributes.get("database_url")
 if database_url is None:  # the alembic CLI: configure its logging, read the settings
     if config.config_file_name is not None:
         fileConfig(config.config_file_name, disable_existing_loggers=False)
     database_url = load_settings().database_url
+DATABASE_URL: str = database_url
 
 for module in MODULES:
     if module.models:
@@ -32,7 +33,7 @@ target_metadata = SQLModel.metadata
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=database_url, target_metadata=target_metadata, literal_binds=True)
+    context.configure(url=DATABASE_URL, target_metadata=target_metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -44,7 +45,7 @@ def _run_migrations(connection: Connection) -> None:
 
 
 async def run_migrations_online() -> None:
-    engine = create_async_engine(database_url, poolclass=pool.NullPool)
+    engine = create_async_engine(DATABASE_URL, poolclass=pool.NullPool)
     async with engine.connect() as connection:
         await connection.run_sync(_run_migrations)
     await engine.dispose()

@@ -4,6 +4,7 @@
 """
 
 import re
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, cast
 
@@ -66,7 +67,7 @@ def error_response(
     code: str,
     detail: str,
     *,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
     body = {"code": code, "detail": detail, "request_id": request_id_var.get(), **extra}

@@ -34,8 +34,8 @@ class RequestTelemetryMiddleware:
                 id(context.original_route): context.path_format or ""
                 for context in iter_route_contexts(scope["app"].routes)
             }
-            template = self._templates.get(id(route)) or getattr(route, "path", UNMATCHED_ROUTE)
-        return template
+            template = self._templates.get(id(route))
+        return template or str(getattr(route, "path", UNMATCHED_ROUTE))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

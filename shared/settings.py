@@ -42,7 +42,12 @@ StrList = Annotated[list[str], NoDecode]
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+        env_file=".env",
+        env_file_encoding="utf-8",
+        # `REDIS_URL=` (as in .env.example) means "not set": the default applies.
+        env_ignore_empty=True,
+        extra="ignore",
+        frozen=True,
     )
 
     environment: Literal["development", "test", "production"] = "development"
@@ -125,7 +130,7 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
-        return value or None
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -156,8 +161,10 @@ class Settings(BaseSettings):
                 raise ValueError("ALLOWED_ORIGINS: '*' is refused in production")
         if self.email_backend == "smtp" and not self.smtp_host:
             raise ValueError("SMTP_HOST: must be set when EMAIL_BACKEND=smtp")
-        if (self.first_superuser_email is None) != (self.first_superuser_password is None):
-            raise ValueError("FIRST_SUPERUSER_EMAIL, FIRST_SUPERUSER_PASSWORD: set both or neither")
+        if self.first_superuser_email and not self.first_superuser_password:
+            raise ValueError("FIRST_SUPERUSER_PASSWORD: must be set with FIRST_SUPERUSER_EMAIL")
+        if self.first_superuser_password and not self.first_superuser_email:
+            raise ValueError("FIRST_SUPERUSER_EMAIL: must be set with FIRST_SUPERUSER_PASSWORD")
         return self
 
     @cached_property

@@ -7,6 +7,8 @@ that is rolled back; the app's sessions join it through savepoints, so a commit 
 """
 
 import asyncio
+import json
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -74,7 +76,7 @@ def make_settings(url: URL, **overrides: Any) -> Settings:
         "redis_url": None,
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture
@@ -114,14 +116,39 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def app_factory(database_url: URL) -> Iterator[Callable[..., FastAPI]]:
+def app_factory(database_url: URL) -> Callable[..., FastAPI]:
     """Apps with their own settings and real sessions (real commits): for tests of the
     database kernel itself, of failures, and of other configurations."""
 
     def build(**overrides: Any) -> FastAPI:
         return create_app(make_settings(database_url, **overrides))
 
-    yield build
+    return build
+
+
+class CapturedLogs(logging.Handler):
+    """Log lines as the app renders them (its installed formatter), parsed from JSON."""
+
+    def __init__(self, formatter: logging.Formatter | None) -> None:
+        super().__init__()
+        self.setFormatter(formatter)
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+    def named(self, logger: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines if line.get("logger") == logger]
+
+
+@pytest.fixture
+def logs(app: FastAPI) -> Iterator[CapturedLogs]:
+    """What the app logs during the test (test settings log JSON)."""
+    root = logging.getLogger()
+    captured = CapturedLogs(root.handlers[0].formatter)
+    root.addHandler(captured)
+    yield captured
+    root.removeHandler(captured)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -74,7 +74,7 @@ async def get_ready(
     engine: AsyncEngine = Depends(Provide["engine"]),
     redis: Redis | None = Depends(Provide["redis"]),
 ) -> Readiness:
-    probes = {"database": _ping_database(engine)}
+    probes: dict[str, Awaitable[Any]] = {"database": _ping_database(engine)}
     if redis is not None:
         probes["redis"] = redis.ping()
     results = await asyncio.gather(*(_check(name, probe) for name, probe in probes.items()))

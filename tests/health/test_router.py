@@ -1,3 +1,4 @@
+import os
 import time
 from collections.abc import Callable
 
@@ -8,7 +9,8 @@ from modules.health.router import CHECK_TIMEOUT_SECONDS
 from tests.conftest import http_client
 from tests.network import closed_port, silent_server
 
-LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+# The real Redis the suite checks against (CI starts one on 127.0.0.1).
+LOCAL_REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 async def get_ready(app: FastAPI) -> httpx.Response:
@@ -95,7 +97,10 @@ async def test_metrics_count_requests_by_route_template_never_by_raw_path(
     await client.get("/no/such/path/12345")
 
     text = (await client.get("/metrics")).text
-    assert 'http_requests_total{method="GET",route="/api/v1/things/{thing_id}",status="200"} 3.0' in text
+    assert (
+        'http_requests_total{method="GET",route="/api/v1/things/{thing_id}",status="200"} 3.0'
+        in text
+    )
     assert 'http_requests_total{method="GET",route="/health",status="200"} 1.0' in text
     assert 'http_requests_total{method="GET",route="<unmatched>",status="404"} 1.0' in text
     assert "/no/such/path" not in text and "/things/1" not in text

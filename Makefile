@@ -1,0 +1,53 @@
+# The command-line contract of OPERATIONS.md. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+# uv from PATH, else the one `make install` puts next to $(PYTHON).
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+RUN := $(UV) run --locked
+M ?=
+m ?=
+
+.PHONY: help install run dev test lint fmt migrate migration
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+# Installed once, again whenever the lock file changes.
+.venv/.installed: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
+		|| $(PYTHON) -m pip install --quiet --user uv
+	$(UV) sync --locked
+	@touch $@
+
+install: ## install uv if missing (pip), then the locked dependencies (uv sync)
+	@rm -f .venv/.installed
+	@$(MAKE) --no-print-directory .venv/.installed
+
+run: .venv/.installed ## create + migrate the database if needed, serve on HOST:PORT
+	$(RUN) python manage.py serve
+
+dev: .venv/.installed ## as run, with auto-reload
+	$(RUN) python manage.py serve --reload
+
+test: .venv/.installed ## the whole suite on real PostgreSQL; M=<module> for one module
+	$(RUN) pytest $(if $(M),tests/$(M))
+
+lint: .venv/.installed ## ruff (lint + format check), mypy, import contracts
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+	$(RUN) lint-imports
+
+fmt: .venv/.installed ## ruff format + safe fixes
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+migrate: .venv/.installed ## create the database if missing, apply migrations
+	$(RUN) python manage.py migrate
+
+migration: .venv/.installed ## autogenerate a migration: make migration m="add items"
+	@test -n "$(m)" || { echo 'usage: make migration m="what changed"'; exit 2; }
+	$(RUN) python manage.py migrate
+	$(RUN) alembic revision --autogenerate -m "$(m)"

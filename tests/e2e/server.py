@@ -1,0 +1,71 @@
+"""The real server in a subprocess, started the way `make run` starts it."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.network import closed_port
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 15.0
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    async def stop(self) -> int:
+        """SIGTERM, as a process manager would; the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return await asyncio.to_thread(self.process.wait, STOP_TIMEOUT_SECONDS)
+
+
+async def start_server(database_url: str, log: Path, **env: str) -> RunningServer:
+    """`python manage.py serve` (what `make run` runs after installing), on a free port."""
+    port = closed_port()
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "PORT": str(port),
+        "LOG_FORMAT": "json",
+        "REDIS_URL": "",
+        **env,
+    }
+    with log.open("wb") as output:
+        process = subprocess.Popen(  # noqa: ASYNC220 (starts the server, does not wait)
+            [sys.executable, "manage.py", "serve"],
+            cwd=ROOT,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    server = RunningServer(process, f"http://127.0.0.1:{port}", log)
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=2) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with {process.returncode}:\n{server.output()}")
+            try:
+                if (await client.get("/health")).status_code == 200:
+                    return server
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    await server.stop()
+    raise RuntimeError(
+        f"server did not answer within {START_TIMEOUT_SECONDS} s:\n{server.output()}"
+    )

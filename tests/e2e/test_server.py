@@ -1,0 +1,120 @@
+"""The real server, started as `make run` starts it, seen from outside over TCP."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+)
+from sqlalchemy.engine import URL, make_url
+
+from shared.provisioning import drop_database
+from tests.e2e.server import RunningServer, start_server
+from tests.postgres_server import PostgresServer
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+async def fresh_database_url(postgres: PostgresServer) -> AsyncIterator[URL]:
+    """A database that does not exist yet: `make run` must create and migrate it."""
+    url = make_url(postgres.url).set(database=f"modulith_e2e_{uuid.uuid4().hex[:12]}")
+    yield url
+    await drop_database(url)
+
+
+@pytest.fixture(scope="module")
+async def server(
+    fresh_database_url: URL, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningServer]:
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    server = await start_server(fresh_database_url.render_as_string(hide_password=False), log)
+    yield server
+    await server.stop()
+
+
+async def test_make_run_creates_and_migrates_the_database_then_serves(
+    server: RunningServer, fresh_database_url: URL
+) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url) as client:
+        health = await client.get("/health")
+        ready = await client.get("/ready")
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "redis": "disabled"}}
+    output = server.output()
+    assert "database_created" in output and "database_migrated" in output
+    assert f"API docs: {server.base_url}/docs" in output
+
+
+async def test_the_server_logs_one_json_line_per_request_with_its_id(
+    server: RunningServer,
+) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url) as client:
+        await client.get("/health", headers={"X-Request-ID": "e2e-line"})
+    await asyncio.sleep(0.2)  # let the line reach the log file
+    lines = [line for line in server.output().splitlines() if '"e2e-line"' in line]
+    assert len(lines) == 1
+    assert '"logger": "app.access"' in lines[0] and '"route": "/health"' in lines[0]
+
+
+async def test_sigterm_stops_the_server_cleanly(postgres: PostgresServer, tmp_path: Path) -> None:
+    url = make_url(postgres.url).set(database=f"modulith_e2e_{uuid.uuid4().hex[:12]}")
+    try:
+        server = await start_server(url.render_as_string(hide_password=False), tmp_path / "log")
+        assert await server.stop() == 0
+        assert "Application shutdown complete" in server.output()
+    finally:
+        await drop_database(url)
+
+
+# Bounded: examples per operation and mode. Every route a module adds is fuzzed here too.
+FUZZ_EXAMPLES = 25
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_every_route_survives_an_outside_fuzzer(
+    server: RunningServer, mode: GenerationMode
+) -> None:
+    """Valid and invalid inputs alike: never a 5xx, and every answer matches the schema."""
+    schema = schemathesis.openapi.from_url(f"{server.base_url}/openapi.json")
+    operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
+    assert operations
+
+    for operation in operations:
+        takes_input = any(
+            len(part)
+            for part in (
+                operation.path_parameters,
+                operation.query,
+                operation.headers,
+                operation.cookies,
+                operation.body,
+            )
+        )
+        if mode is GenerationMode.NEGATIVE and not takes_input:
+            continue  # nothing to make invalid
+
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @settings(
+            max_examples=FUZZ_EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def fuzz(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
+            case.call_and_validate(
+                checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
+                timeout=10,
+            )
+
+        fuzz()

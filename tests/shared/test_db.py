@@ -1,0 +1,168 @@
+"""The database kernel with real commits: the unit of work, and 503 when the database fails.
+
+These tests use apps with their real session factory. The probe table is scaffolding for the
+kernel's own tests (the kernel owns no table), made with raw SQL and dropped afterwards.
+"""
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.db import SessionDep, UnitOfWork
+from shared.errors import Conflict
+from tests.conftest import http_client
+from tests.network import closed_port, silent_server
+
+# Raw SQL needs SQLAlchemy's execute(), which SQLModel's session flags for ORM users.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:tests.shared.test_db")
+router = APIRouter(tags=["probe"])
+PROBE_TABLE = f"uow_probe_{uuid.uuid4().hex[:8]}"
+
+
+@router.post("/probe/{value}")
+async def write_probe(value: int, session: UnitOfWork) -> dict[str, int]:
+    await session.execute(text(f"INSERT INTO {PROBE_TABLE} (id) VALUES (:v)"), {"v": value})
+    return {"id": value}
+
+
+@router.post("/probe/{value}/then-fail")
+async def write_then_fail(value: int, session: UnitOfWork) -> None:
+    await session.execute(text(f"INSERT INTO {PROBE_TABLE} (id) VALUES (:v)"), {"v": value})
+    await session.flush()
+    raise Conflict("Changed my mind")
+
+
+@router.post("/probe/{value}/twice")
+async def write_twice(value: int, session: UnitOfWork) -> dict[str, int]:
+    # The primary key is deferred: the duplicate is only caught by COMMIT.
+    for _ in range(2):
+        await session.execute(text(f"INSERT INTO {PROBE_TABLE} (id) VALUES (:v)"), {"v": value})
+    return {"id": value}
+
+
+@router.get("/probe/sleep")
+async def sleep_in_database(session: SessionDep) -> dict[str, bool]:
+    await session.execute(text("SELECT pg_sleep(2)"))
+    return {"slept": True}
+
+
+@pytest.fixture
+async def probe_table(engine: AsyncEngine) -> AsyncIterator[str]:
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(f"CREATE TABLE {PROBE_TABLE} (id int PRIMARY KEY DEFERRABLE INITIALLY DEFERRED)")
+        )
+    yield PROBE_TABLE
+    async with engine.begin() as connection:
+        await connection.execute(text(f"DROP TABLE {PROBE_TABLE}"))
+
+
+async def probe_rows(engine: AsyncEngine) -> list[int]:
+    async with engine.connect() as connection:
+        result = await connection.execute(text(f"SELECT id FROM {PROBE_TABLE} ORDER BY id"))
+        return list(result.scalars())
+
+
+def probe_app(build: Callable[..., FastAPI], **settings: object) -> FastAPI:
+    app = build(**settings)
+    app.include_router(router, prefix="/api/v1")
+    return app
+
+
+async def test_unit_of_work_commits_a_successful_write(
+    app_factory: Callable[..., FastAPI], engine: AsyncEngine, probe_table: str
+) -> None:
+    app = probe_app(app_factory)
+    async with app.router.lifespan_context(app), http_client(app) as client:
+        response = await client.post("/api/v1/probe/1")
+    assert response.status_code == 200
+    assert await probe_rows(engine) == [1]
+
+
+async def test_unit_of_work_leaves_no_partial_write_when_the_handler_raises(
+    app_factory: Callable[..., FastAPI], engine: AsyncEngine, probe_table: str
+) -> None:
+    app = probe_app(app_factory)
+    async with app.router.lifespan_context(app), http_client(app) as client:
+        response = await client.post("/api/v1/probe/2/then-fail")
+    assert response.status_code == 409
+    assert await probe_rows(engine) == []
+
+
+async def test_a_failed_commit_fails_the_response_instead_of_answering_2xx(
+    app_factory: Callable[..., FastAPI], engine: AsyncEngine, probe_table: str
+) -> None:
+    app = probe_app(app_factory)
+    async with app.router.lifespan_context(app), http_client(app) as client:
+        response = await client.post("/api/v1/probe/3/twice")
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "INTERNAL_ERROR"
+    assert "duplicate" not in response.text  # no SQL or driver message leaks
+    assert await probe_rows(engine) == []
+
+
+async def test_a_refused_database_connection_is_503_at_once(
+    app_factory: Callable[..., FastAPI],
+) -> None:
+    app = probe_app(
+        app_factory, database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/x"
+    )
+    async with app.router.lifespan_context(app), http_client(app) as client:
+        response = await client.post("/api/v1/probe/4")
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "SERVICE_UNAVAILABLE"
+    assert "127.0.0.1" not in error["detail"]
+
+
+async def test_a_wedged_database_is_503_after_the_connect_timeout_not_minutes(
+    app_factory: Callable[..., FastAPI],
+) -> None:
+    async with silent_server() as port:
+        app = probe_app(
+            app_factory,
+            database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{port}/x",
+            db_connect_timeout=0.5,
+        )
+        started = time.monotonic()
+        async with app.router.lifespan_context(app), http_client(app) as client:
+            response = await client.post("/api/v1/probe/5")
+        elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert elapsed < 5  # bounded by DB_CONNECT_TIMEOUT, not asyncpg's 60 s default
+
+
+async def test_a_statement_over_the_statement_timeout_is_cancelled_with_503(
+    app_factory: Callable[..., FastAPI],
+) -> None:
+    app = probe_app(app_factory, db_statement_timeout_ms=100)
+    async with app.router.lifespan_context(app), http_client(app) as client:
+        response = await client.get("/api/v1/probe/sleep")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+
+
+async def test_an_exhausted_pool_is_503_after_the_pool_timeout(
+    app_factory: Callable[..., FastAPI],
+) -> None:
+    app = probe_app(app_factory, db_pool_size=1, db_max_overflow=0, db_pool_timeout=0.3)
+    async with app.router.lifespan_context(app), http_client(app) as client:
+        assert (await client.get("/ready")).status_code == 200  # the one connection is open
+
+        async def while_the_pool_is_held() -> httpx.Response:
+            await asyncio.sleep(0.5)  # the first request holds the only connection for 2 s
+            return await client.get("/api/v1/probe/sleep")
+
+        holder, starved = await asyncio.gather(
+            client.get("/api/v1/probe/sleep"), while_the_pool_is_held()
+        )
+    assert holder.status_code == 200
+    assert starved.status_code == 503
+    assert starved.json()["error"]["code"] == "SERVICE_UNAVAILABLE"

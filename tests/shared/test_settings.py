@@ -1,0 +1,177 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from shared.settings import DEVELOPMENT_SECRET_KEY, Settings, describe_validation_error
+
+ROOT = Path(__file__).resolve().parents[2]
+STRONG_SECRET = "s" * 32
+
+
+def settings(**values: Any) -> Settings:
+    return Settings(_env_file=None, **values)
+
+
+def error_line(**values: Any) -> str:
+    with pytest.raises(ValidationError) as raised:
+        settings(**values)
+    return describe_validation_error(raised.value)
+
+
+def test_defaults_follow_operations_md() -> None:
+    s = settings()
+    assert s.environment == "development"
+    assert s.database_url == "postgresql+asyncpg://postgres@127.0.0.1:5432/app"
+    assert (s.db_pool_size, s.db_max_overflow, s.db_pool_timeout) == (10, 10, 5.0)
+    assert s.db_statement_timeout_ms == 15000
+    assert (s.access_token_expire_minutes, s.refresh_token_expire_days) == (15, 7)
+    assert s.allowed_origins == ["http://localhost:3000"]
+    assert (s.rate_limit_default, s.rate_limit_login, s.rate_limit_sensitive) == (
+        "300/minute",
+        "10/minute",
+        "5/minute",
+    )
+    assert s.max_body_bytes == 1_048_576
+    assert (s.log_level, s.log_format, s.docs_enabled) == ("INFO", "console", True)
+    assert (s.host, s.port, s.workers) == ("127.0.0.1", 8000, 1)
+    assert s.redis_url is None and s.trusted_proxies == []
+
+
+def test_production_defaults_are_strict() -> None:
+    s = settings(environment="production", secret_key=STRONG_SECRET)
+    assert s.allowed_origins == []
+    assert s.docs_enabled is False
+    assert s.log_format == "json"
+
+
+def test_explicit_values_win_over_environment_defaults() -> None:
+    s = settings(environment="production", secret_key=STRONG_SECRET, docs_enabled=True)
+    assert s.docs_enabled is True
+
+
+@pytest.mark.parametrize("secret", [None, DEVELOPMENT_SECRET_KEY, "x" * 31])
+def test_production_refuses_a_missing_default_or_short_secret_key(secret: str | None) -> None:
+    values = {"environment": "production"} | ({"secret_key": secret} if secret else {})
+    assert error_line(**values).startswith("SECRET_KEY:")
+
+
+def test_production_refuses_a_wildcard_origin() -> None:
+    line = error_line(environment="production", secret_key=STRONG_SECRET, allowed_origins="*")
+    assert line.startswith("ALLOWED_ORIGINS:")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://postgres@127.0.0.1/app",
+        "postgresql+psycopg://postgres@127.0.0.1/app",
+        "sqlite:///app.db",
+        "postgresql+asyncpg://postgres@127.0.0.1",
+        "not a url",
+    ],
+)
+def test_database_url_must_be_asyncpg_with_a_database(url: str) -> None:
+    assert error_line(database_url=url).startswith("DATABASE_URL:")
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [
+        ('["http://a.example", "http://b.example"]', ["http://a.example", "http://b.example"]),
+        ("http://a.example, http://b.example", ["http://a.example", "http://b.example"]),
+        ("[]", []),
+    ],
+)
+def test_lists_accept_json_or_comma_separated_values(
+    raw: str, parsed: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALLOWED_ORIGINS", raw)
+    assert settings().allowed_origins == parsed
+
+
+def test_trusted_proxies_must_be_ip_addresses_or_networks() -> None:
+    assert settings(trusted_proxies="10.0.0.1,192.168.0.0/16").trusted_proxies == [
+        "10.0.0.1",
+        "192.168.0.0/16",
+    ]
+    assert error_line(trusted_proxies="10.0.0.1,proxy.local").startswith("TRUSTED_PROXIES:")
+
+
+@pytest.mark.parametrize(
+    ("values", "variable"),
+    [
+        ({"db_pool_size": 0}, "DB_POOL_SIZE"),
+        ({"db_statement_timeout_ms": 0}, "DB_STATEMENT_TIMEOUT_MS"),
+        ({"port": 70000}, "PORT"),
+        ({"rate_limit_login": "ten per minute"}, "RATE_LIMIT_LOGIN"),
+        ({"redis_url": "http://127.0.0.1:6379"}, "REDIS_URL"),
+        ({"log_level": "LOUD"}, "LOG_LEVEL"),
+        ({"email_backend": "smtp"}, "SMTP_HOST"),
+        ({"first_superuser_email": "root@example.com"}, "FIRST_SUPERUSER_PASSWORD"),
+        ({"first_superuser_password": "long enough"}, "FIRST_SUPERUSER_EMAIL"),
+    ],
+)
+def test_bad_values_are_reported_by_variable_name(values: dict[str, Any], variable: str) -> None:
+    assert error_line(**values).startswith(f"{variable}:")
+
+
+def test_several_bad_values_are_reported_on_one_line() -> None:
+    line = error_line(db_pool_size="many", port=0)
+    assert "\n" not in line
+    assert "DB_POOL_SIZE:" in line and "PORT:" in line
+
+
+def test_empty_values_mean_unset_so_env_example_works_as_is(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in Settings.model_fields:  # only the file speaks, not the developer's shell
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
+    s = Settings()
+    assert s.redis_url is None
+    assert s.allowed_origins == ["http://localhost:3000"]
+    assert (s.log_format, s.docs_enabled) == ("console", True)
+    assert s.secret_key.get_secret_value() == DEVELOPMENT_SECRET_KEY
+
+
+def test_env_example_lists_every_setting() -> None:
+    listed = {
+        line.split("=", 1)[0]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert listed == {name.upper() for name in Settings.model_fields}
+
+
+def test_log_level_is_case_insensitive() -> None:
+    assert settings(log_level="debug").log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "manage.py", "serve"],
+        [sys.executable, "-m", "uvicorn", "--factory", "main:create_app", "--port", "1"],
+    ],
+    ids=["make-run", "uvicorn-factory"],
+)
+def test_bad_configuration_stops_start_up_with_one_line_naming_the_variable(
+    command: list[str],
+) -> None:
+    env = {**os.environ, "DB_POOL_SIZE": "lots", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "Configuration error: DB_POOL_SIZE: Input should be a valid integer, "
+        "unable to parse string as an integer"
+    ]
+    assert "Traceback" not in result.stdout + result.stderr

@@ -1,0 +1,86 @@
+"""The composition root: the app builds, wiring is complete, every route is documented."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from main import MODULES
+from tests.conftest import http_client
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_importing_the_app_builds_nothing_and_reads_no_settings() -> None:
+    # A broken setting would stop any code that reads settings; importing must not.
+    env = {**os.environ, "DB_POOL_SIZE": "broken", "PYTHONPATH": str(ROOT)}
+    code = "import main, sys; sys.exit('app' in vars(main) or 'container' in vars(main))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_module_is_registered_once_with_a_router() -> None:
+    names = [module.name for module in MODULES]
+    assert len(names) == len(set(names))
+    assert "health" in names
+
+
+def api_routes(app: FastAPI) -> list[tuple[str, APIRoute]]:
+    return [
+        (context.path_format or "", context.original_route)
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute)
+    ]
+
+
+def test_every_route_has_a_summary_a_tag_and_a_readable_operation_id(app: FastAPI) -> None:
+    schema = app.openapi()
+    for path, route in api_routes(app):
+        for method in route.methods or ():
+            operation = schema["paths"][path][method.lower()]
+            assert operation.get("summary"), f"{method} {path} has no summary"
+            assert operation["operationId"] == f"{route.tags[0]}-{route.name}"
+            assert "500" in operation["responses"], f"{method} {path} does not document 500"
+
+
+def test_no_route_has_a_trailing_slash(app: FastAPI) -> None:
+    for path, _ in api_routes(app):
+        assert path == "/" or not path.endswith("/"), path
+
+
+def test_error_envelope_is_in_the_schema(app: FastAPI) -> None:
+    components = app.openapi()["components"]["schemas"]
+    assert set(components["ErrorEnvelope"]["properties"]) == {"error"}
+    assert {"code", "detail", "request_id", "fields"} <= set(components["ErrorBody"]["properties"])
+
+
+async def test_docs_are_served_when_enabled(client: httpx.AsyncClient) -> None:
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert (await client.get(path)).status_code == 200, path
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
+async def test_docs_can_be_switched_off(app_factory: Callable[..., FastAPI], path: str) -> None:
+    async with http_client(app_factory(docs_enabled=False)) as client:
+        response = await client.get(path)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NOT_FOUND"
+
+
+async def test_the_engine_is_disposed_on_shutdown(app_factory: Callable[..., FastAPI]) -> None:
+    app = app_factory()
+    async with app.router.lifespan_context(app), http_client(app) as client:
+        assert (await client.get("/ready")).status_code == 200
+        pool = app.state.container.engine().pool
+        assert pool.checkedin() == 1
+    # dispose() replaced the pool: the old one's connections were closed.
+    assert app.state.container.engine().pool is not pool
+    assert pool.checkedin() == 0
