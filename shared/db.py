@@ -4,6 +4,7 @@ Reads use `SessionDep`; writes use `UnitOfWork`, which commits before the respon
 (a function-scoped `yield` dependency) and rolls back when anything raises.
 """
 
+import socket
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -67,7 +68,8 @@ def is_database_unavailable(error: BaseException) -> bool:
             _UNAVAILABLE_SQLSTATE_PREFIXES
         )
     # Raised as-is by asyncpg while connecting: refused, reset, DNS failure, connect timeout.
-    return isinstance(error, OSError)
+    # Other OSErrors (a missing file, say) are bugs, not an unavailable database.
+    return isinstance(error, ConnectionError | TimeoutError | socket.gaierror)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -139,6 +139,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    # The handler answers 503 only when the database is unreachable or overloaded (refused,
+    # reset, timed out, pool exhausted); any other error of these types is a 500.
     for database_error in (sa_exc.DBAPIError, sa_exc.TimeoutError, OSError):
         app.add_exception_handler(database_error, _database_error)
 

@@ -54,6 +54,11 @@ async def crash() -> None:
     raise RuntimeError("secret connection string postgresql://u:p@db/x")
 
 
+@router.get("/missing-file")
+async def raise_unrelated_os_error() -> None:
+    raise FileNotFoundError("/etc/modulith/secret.key")
+
+
 @router.post("")
 async def create_thing(thing: ThingCreate, limit: int = 10) -> ThingCreate:
     return thing
@@ -173,6 +178,15 @@ async def test_401_carries_www_authenticate_bearer(
         "detail": "Unauthorized",
         "request_id": response.headers["x-request-id"],
     }
+
+
+async def test_an_os_error_unrelated_to_the_database_is_a_500_not_a_503(
+    things_app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    response = await client.get("/api/v1/things/missing-file")
+    assert response.status_code == 500
+    assert error_of(response)["code"] == "INTERNAL_ERROR"
+    assert "secret.key" not in response.text
 
 
 async def test_unexpected_failure_is_a_500_without_internals_and_is_logged(
