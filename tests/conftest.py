@@ -109,6 +109,12 @@ def http_client(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
+async def request_once(app: FastAPI, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """One request to an app built by the test: lifespan started and stopped around it."""
+    async with app.router.lifespan_context(app), http_client(app) as client:
+        return await client.request(method, path, **kwargs)
+
+
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with http_client(app) as client:

@@ -6,16 +6,11 @@ import httpx
 from fastapi import APIRouter, FastAPI
 
 from modules.health.router import CHECK_TIMEOUT_SECONDS
-from tests.conftest import http_client
+from tests.conftest import http_client, request_once
 from tests.network import closed_port, silent_server
 
 # The real Redis the suite checks against (CI starts one on 127.0.0.1).
 LOCAL_REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-async def get_ready(app: FastAPI) -> httpx.Response:
-    async with app.router.lifespan_context(app), http_client(app) as client:
-        return await client.get("/ready")
 
 
 async def test_health_answers_ok_without_touching_the_database(
@@ -37,7 +32,7 @@ async def test_ready_reports_database_ok_and_redis_disabled_without_redis_url(
 
 
 async def test_ready_checks_a_real_redis(app_factory: Callable[..., FastAPI]) -> None:
-    response = await get_ready(app_factory(redis_url=LOCAL_REDIS))
+    response = await request_once(app_factory(redis_url=LOCAL_REDIS), "GET", "/ready")
     assert response.status_code == 200
     assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
 
@@ -45,7 +40,9 @@ async def test_ready_checks_a_real_redis(app_factory: Callable[..., FastAPI]) ->
 async def test_ready_is_503_with_the_failing_check_named_when_redis_is_down(
     app_factory: Callable[..., FastAPI],
 ) -> None:
-    response = await get_ready(app_factory(redis_url=f"redis://127.0.0.1:{closed_port()}/0"))
+    response = await request_once(
+        app_factory(redis_url=f"redis://127.0.0.1:{closed_port()}/0"), "GET", "/ready"
+    )
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unavailable"
@@ -58,7 +55,7 @@ async def test_ready_is_503_when_the_database_refuses_connections(
     app_factory: Callable[..., FastAPI],
 ) -> None:
     app = app_factory(database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/x")
-    response = await get_ready(app)
+    response = await request_once(app, "GET", "/ready")
     assert response.status_code == 503
     assert response.json()["checks"] == {"database": "error", "redis": "disabled"}
 
@@ -73,7 +70,7 @@ async def test_ready_gives_up_on_a_wedged_database_and_redis_within_the_check_ti
             db_connect_timeout=30,  # longer than the check: the check's own bound must act
         )
         started = time.monotonic()
-        response = await get_ready(app)
+        response = await request_once(app, "GET", "/ready")
         elapsed = time.monotonic() - started
     assert response.status_code == 503
     assert response.json()["checks"] == {"database": "error", "redis": "error"}

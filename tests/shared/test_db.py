@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import SessionDep, UnitOfWork
 from shared.errors import Conflict
-from tests.conftest import http_client
+from tests.conftest import http_client, request_once
 from tests.network import closed_port, silent_server
 
 # Raw SQL needs SQLAlchemy's execute(), which SQLModel's session flags for ORM users.
@@ -80,8 +80,7 @@ async def test_unit_of_work_commits_a_successful_write(
     app_factory: Callable[..., FastAPI], engine: AsyncEngine, probe_table: str
 ) -> None:
     app = probe_app(app_factory)
-    async with app.router.lifespan_context(app), http_client(app) as client:
-        response = await client.post("/api/v1/probe/1")
+    response = await request_once(app, "POST", "/api/v1/probe/1")
     assert response.status_code == 200
     assert await probe_rows(engine) == [1]
 
@@ -90,8 +89,7 @@ async def test_unit_of_work_leaves_no_partial_write_when_the_handler_raises(
     app_factory: Callable[..., FastAPI], engine: AsyncEngine, probe_table: str
 ) -> None:
     app = probe_app(app_factory)
-    async with app.router.lifespan_context(app), http_client(app) as client:
-        response = await client.post("/api/v1/probe/2/then-fail")
+    response = await request_once(app, "POST", "/api/v1/probe/2/then-fail")
     assert response.status_code == 409
     assert await probe_rows(engine) == []
 
@@ -100,8 +98,7 @@ async def test_a_failed_commit_fails_the_response_instead_of_answering_2xx(
     app_factory: Callable[..., FastAPI], engine: AsyncEngine, probe_table: str
 ) -> None:
     app = probe_app(app_factory)
-    async with app.router.lifespan_context(app), http_client(app) as client:
-        response = await client.post("/api/v1/probe/3/twice")
+    response = await request_once(app, "POST", "/api/v1/probe/3/twice")
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "INTERNAL_ERROR"
     assert "duplicate" not in response.text  # no SQL or driver message leaks
@@ -114,8 +111,7 @@ async def test_a_refused_database_connection_is_503_at_once(
     app = probe_app(
         app_factory, database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/x"
     )
-    async with app.router.lifespan_context(app), http_client(app) as client:
-        response = await client.post("/api/v1/probe/4")
+    response = await request_once(app, "POST", "/api/v1/probe/4")
     assert response.status_code == 503
     error = response.json()["error"]
     assert error["code"] == "SERVICE_UNAVAILABLE"
@@ -132,8 +128,7 @@ async def test_a_wedged_database_is_503_after_the_connect_timeout_not_minutes(
             db_connect_timeout=0.5,
         )
         started = time.monotonic()
-        async with app.router.lifespan_context(app), http_client(app) as client:
-            response = await client.post("/api/v1/probe/5")
+        response = await request_once(app, "POST", "/api/v1/probe/5")
         elapsed = time.monotonic() - started
     assert response.status_code == 503
     assert elapsed < 5  # bounded by DB_CONNECT_TIMEOUT, not asyncpg's 60 s default
@@ -143,8 +138,7 @@ async def test_a_statement_over_the_statement_timeout_is_cancelled_with_503(
     app_factory: Callable[..., FastAPI],
 ) -> None:
     app = probe_app(app_factory, db_statement_timeout_ms=100)
-    async with app.router.lifespan_context(app), http_client(app) as client:
-        response = await client.get("/api/v1/probe/sleep")
+    response = await request_once(app, "GET", "/api/v1/probe/sleep")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
 
