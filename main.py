@@ -5,15 +5,20 @@ nothing connects at import time.
 """
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from dependency_injector import containers, providers
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from modules.auth.container import AuthContainer
+from modules.auth.module import module as auth
 from modules.health.module import module as health
+from modules.users.container import UsersContainer
+from modules.users.module import module as users
 from shared.body_limit import BodySizeLimitMiddleware
 from shared.db import make_engine, make_session_factory
+from shared.email import EmailOutbox, make_email_sender
 from shared.error_handlers import ErrorEnvelope, UnhandledErrorMiddleware, install_error_handlers
 from shared.logs import configure_logging
 from shared.metrics import RequestMetrics, make_metrics_registry
@@ -24,7 +29,7 @@ from shared.request_telemetry import RequestTelemetryMiddleware
 from shared.settings import Settings, load_settings
 
 # Adding a module: create modules/<name>/module.py, then add it here (and its providers below).
-MODULES: tuple[Module, ...] = (health,)
+MODULES: tuple[Module, ...] = (health, users, auth)
 
 
 class AppContainer(containers.DeclarativeContainer):
@@ -34,6 +39,19 @@ class AppContainer(containers.DeclarativeContainer):
     redis = providers.Singleton(make_redis, settings)
     metrics_registry = providers.Singleton(make_metrics_registry, engine)
     request_metrics = providers.Singleton(RequestMetrics, metrics_registry)
+    email_outbox = providers.Singleton(
+        EmailOutbox, providers.Singleton(make_email_sender, settings)
+    )
+
+    auth = providers.Container(AuthContainer, settings=settings, email_outbox=email_outbox)
+    users = providers.Container(
+        UsersContainer,
+        settings=settings,
+        session_revoker=auth.sessions,
+        account_mailer=auth.account_emails,
+    )
+    # The kernel's authentication slot (shared/auth.py), filled by the auth module.
+    authenticator = auth.authenticator
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -51,7 +69,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with AsyncExitStack() as modules:
+            for module in MODULES:
+                if module.lifespan is not None:
+                    await modules.enter_async_context(module.lifespan(container))
+            yield
+        await container.email_outbox().drain()
         redis = container.redis()
         if redis is not None:
             await redis.aclose()

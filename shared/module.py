@@ -1,6 +1,9 @@
 """The record each module exports from its `module.py` to register itself."""
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import APIRouter
 
@@ -15,3 +18,5 @@ class Module:
     models: str | None = None
     # Where the router is mounted: the versioned API, or "" for probes at the root.
     prefix: str = "/api/v1"
+    # Start-up and shutdown work: entered in the app's lifespan, given the root container.
+    lifespan: Callable[[Any], AbstractAsyncContextManager[None]] | None = None

@@ -45,4 +45,5 @@ def test_every_constraint_and_index_gets_a_conventional_name() -> None:
         for constraint in table.constraints:
             assert constraint.name, f"unnamed constraint on {table.name}"
         for index in table.indexes:
-            assert index.name and index.name.startswith("ix_"), f"{table.name}: {index.name}"
+            prefix = "uq_" if index.unique else "ix_"
+            assert index.name and index.name.startswith(prefix), f"{table.name}: {index.name}"

@@ -1,0 +1,32 @@
+from datetime import timedelta
+
+from dependency_injector import containers, providers
+
+from shared.email import EmailOutbox
+from shared.settings import Settings
+
+from .authenticator import SessionTokenAuthenticator
+from .emails import AccountEmails
+from .sessions import SessionService
+from .tokens import AccessTokens
+
+
+def _access_tokens(settings: Settings) -> AccessTokens:
+    return AccessTokens(
+        settings.secret_key.get_secret_value(),
+        timedelta(minutes=settings.access_token_expire_minutes),
+    )
+
+
+def _sessions(settings: Settings, access_tokens: AccessTokens) -> SessionService:
+    return SessionService(access_tokens, timedelta(days=settings.refresh_token_expire_days))
+
+
+class AuthContainer(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+    email_outbox = providers.Dependency(instance_of=EmailOutbox)
+
+    access_tokens = providers.Singleton(_access_tokens, settings)
+    sessions = providers.Singleton(_sessions, settings, access_tokens)
+    authenticator = providers.Singleton(SessionTokenAuthenticator, access_tokens)
+    account_emails = providers.Singleton(AccountEmails, settings, email_outbox)

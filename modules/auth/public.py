@@ -1,0 +1,26 @@
+"""The auth module's public surface: how other modules learn who is calling."""
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from modules.users.public import User
+from shared.auth import Identity, authenticate
+from shared.errors import Forbidden
+
+
+async def current_user(identity: Annotated[Identity, Depends(authenticate)]) -> User:
+    user: User = identity.user
+    return user
+
+
+async def current_superuser(user: Annotated[User, Depends(current_user)]) -> User:
+    if not user.is_superuser:
+        raise Forbidden("Superuser only")
+    return user
+
+
+# An active user whose login session is live (401 otherwise, in the envelope).
+CurrentUser = Annotated[User, Depends(current_user)]
+# The same, and a superuser (403 otherwise).
+CurrentSuperuser = Annotated[User, Depends(current_superuser)]

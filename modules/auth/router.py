@@ -1,0 +1,207 @@
+from typing import Annotated, Any
+
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.responses import JSONResponse
+from fastapi.security import OAuth2PasswordRequestForm
+from fastapi_users import exceptions
+
+from modules.users.public import UserCreate, UserManagerDep, UserRead
+from shared.auth import Identity, authenticate
+from shared.db import UnitOfWork
+from shared.error_handlers import ErrorEnvelope, error_response
+
+from .errors import (
+    LoginBadCredentials,
+    LoginUserNotVerified,
+    RefreshTokenInvalid,
+    RefreshTokenReused,
+    RegisterInvalidPassword,
+    RegisterUserAlreadyExists,
+    ResetPasswordBadToken,
+    ResetPasswordInvalidPassword,
+    VerifyUserAlreadyVerified,
+    VerifyUserBadToken,
+)
+from .schemas import EmailRequest, RefreshRequest, ResetPasswordRequest, TokenPair, VerifyRequest
+from .sessions import RefreshRejected, SessionService
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+Caller = Annotated[Identity, Depends(authenticate)]
+
+
+@inject
+async def get_sessions(
+    sessions: SessionService = Depends(Provide["auth.sessions"]),
+) -> SessionService:
+    return sessions
+
+
+Sessions = Annotated[SessionService, Depends(get_sessions)]
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorEnvelope, "description": "See `error.code`"} for code in codes}
+
+
+@router.post(
+    "/register",
+    summary="Create an account",
+    status_code=status.HTTP_201_CREATED,
+    description="Password: 8 to 128 characters, not containing the e-mail. `is_superuser`, "
+    "`is_active` and `is_verified` are ignored.",
+    responses=_errors(400, 409, 422),
+)
+async def register(
+    body: UserCreate, manager: UserManagerDep, session: UnitOfWork, request: Request
+) -> UserRead:
+    try:
+        user = await manager.create(body, safe=True, request=request)
+    except exceptions.UserAlreadyExists:
+        raise RegisterUserAlreadyExists from None
+    except exceptions.InvalidPasswordException as error:
+        raise RegisterInvalidPassword(str(error.reason)) from None
+    return UserRead.model_validate(user)
+
+
+@router.post(
+    "/jwt/login",
+    summary="Log in: open a session",
+    description="OAuth2 password flow (form fields `username` = e-mail, `password`), so "
+    "Swagger's Authorize button works.",
+    responses=_errors(400, 422),
+)
+async def login(
+    credentials: Annotated[OAuth2PasswordRequestForm, Depends()],
+    manager: UserManagerDep,
+    sessions: Sessions,
+    session: UnitOfWork,
+    request: Request,
+) -> TokenPair:
+    user = await manager.authenticate(credentials)
+    if user is None or not user.is_active:
+        raise LoginBadCredentials
+    if request.app.state.settings.require_verified_login and not user.is_verified:
+        raise LoginUserNotVerified
+    tokens = await sessions.open(session, user.id)
+    await manager.on_after_login(user, request)
+    return tokens
+
+
+@router.post(
+    "/jwt/refresh",
+    response_model=TokenPair,
+    summary="Trade a refresh token for a new pair",
+    description="The refresh token is used up. Presenting one that was already used revokes "
+    "its whole session (`REFRESH_TOKEN_REUSED`).",
+    responses=_errors(401, 422),
+)
+async def refresh(
+    body: RefreshRequest, sessions: Sessions, session: UnitOfWork
+) -> TokenPair | JSONResponse:
+    result = await sessions.refresh(session, body.refresh_token)
+    if isinstance(result, TokenPair):
+        return result
+    # Answered, not raised: the revocation that reuse causes must be committed with the 401.
+    error = RefreshTokenReused if result is RefreshRejected.REUSED else RefreshTokenInvalid
+    return error_response(error.status_code, error.code, error.detail)
+
+
+@router.post(
+    "/jwt/logout",
+    summary="Log out: end this session",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_errors(401),
+)
+async def logout(caller: Caller, sessions: Sessions, session: UnitOfWork) -> Response:
+    await sessions.revoke(session, caller.session_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/jwt/logout-all",
+    summary="Log out everywhere: end every session",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_errors(401),
+)
+async def logout_all(caller: Caller, sessions: Sessions, session: UnitOfWork) -> Response:
+    await sessions.revoke_all(session, caller.user.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/forgot-password",
+    summary="E-mail a password-reset link",
+    description="Always 202, whether or not the account exists.",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_class=Response,
+    responses={202: {"description": "Accepted (no body)"}, **_errors(422)},
+)
+async def forgot_password(
+    body: EmailRequest, manager: UserManagerDep, session: UnitOfWork, request: Request
+) -> Response:
+    try:
+        user = await manager.get_by_email(body.email)
+        await manager.forgot_password(user, request)
+    except (exceptions.UserNotExists, exceptions.UserInactive):
+        pass  # the same answer: no account enumeration
+    return Response(status_code=status.HTTP_202_ACCEPTED)
+
+
+@router.post(
+    "/reset-password",
+    summary="Set a new password with a reset token",
+    description="Every session of the user is revoked.",
+    response_class=Response,
+    responses={200: {"description": "Password changed"}, **_errors(400, 422)},
+)
+async def reset_password(
+    body: ResetPasswordRequest, manager: UserManagerDep, session: UnitOfWork, request: Request
+) -> Response:
+    try:
+        await manager.reset_password(body.token, body.password, request)
+    except (
+        exceptions.InvalidResetPasswordToken,
+        exceptions.UserNotExists,
+        exceptions.UserInactive,
+    ):
+        raise ResetPasswordBadToken from None
+    except exceptions.InvalidPasswordException as error:
+        raise ResetPasswordInvalidPassword(str(error.reason)) from None
+    return Response(status_code=status.HTTP_200_OK)
+
+
+@router.post(
+    "/request-verify-token",
+    summary="E-mail a verification link",
+    description="Always 202, whether or not the account exists.",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_class=Response,
+    responses={202: {"description": "Accepted (no body)"}, **_errors(422)},
+)
+async def request_verify_token(
+    body: EmailRequest, manager: UserManagerDep, session: UnitOfWork, request: Request
+) -> Response:
+    try:
+        user = await manager.get_by_email(body.email)
+        await manager.request_verify(user, request)
+    except (
+        exceptions.UserNotExists,
+        exceptions.UserInactive,
+        exceptions.UserAlreadyVerified,
+    ):
+        pass
+    return Response(status_code=status.HTTP_202_ACCEPTED)
+
+
+@router.post("/verify", summary="Verify an e-mail address", responses=_errors(400, 422))
+async def verify(
+    body: VerifyRequest, manager: UserManagerDep, session: UnitOfWork, request: Request
+) -> UserRead:
+    try:
+        user = await manager.verify(body.token, request)
+    except (exceptions.InvalidVerifyToken, exceptions.UserNotExists):
+        raise VerifyUserBadToken from None
+    except exceptions.UserAlreadyVerified:
+        raise VerifyUserAlreadyVerified from None
+    return UserRead.model_validate(user)

@@ -1,0 +1,132 @@
+"""Login sessions: open, refresh with rotation and reuse detection, revoke, purge."""
+
+import enum
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession as SqlAlchemySession
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from modules.users.public import User
+
+from .models import AuthSession, RefreshToken
+from .schemas import TokenPair
+from .tokens import AccessTokens
+
+REFRESH_TOKEN_BYTES = 32  # 256 bits of randomness
+
+
+class RefreshRejected(enum.Enum):
+    INVALID = "invalid"  # unknown, expired, revoked, or its user is inactive
+    REUSED = "reused"  # already rotated: the whole family is revoked
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SessionService:
+    def __init__(self, access_tokens: AccessTokens, refresh_lifetime: timedelta) -> None:
+        self.access_tokens = access_tokens
+        self.refresh_lifetime = refresh_lifetime
+
+    async def open(self, session: AsyncSession, user_id: uuid.UUID) -> TokenPair:
+        now = datetime.now(UTC)
+        login = AuthSession(user_id=user_id, created_at=now, expires_at=now + self.refresh_lifetime)
+        session.add(login)
+        return await self._issue(session, login, now)
+
+    async def refresh(self, session: AsyncSession, token: str) -> TokenPair | RefreshRejected:
+        now = datetime.now(UTC)
+        token_hash = _hash(token)
+        # Atomic use: of two concurrent refreshes with one token, the second waits for the
+        # first to commit and then matches no row.
+        used = await session.exec(
+            sa.update(RefreshToken)
+            .where(
+                col(RefreshToken.token_hash) == token_hash,
+                col(RefreshToken.used_at).is_(None),
+                col(RefreshToken.expires_at) > now,
+            )
+            .values(used_at=now)
+            .returning(col(RefreshToken.session_id))
+        )
+        session_id = used.scalar_one_or_none()
+        if session_id is None:
+            return await self._rejection(session, token_hash)
+        live = await session.exec(
+            select(AuthSession)
+            .join(User, col(User.id) == col(AuthSession.user_id))
+            .where(
+                col(AuthSession.id) == session_id,
+                col(AuthSession.revoked_at).is_(None),
+                col(AuthSession.expires_at) > now,
+                col(User.is_active),
+            )
+        )
+        login = live.first()
+        if login is None:
+            return RefreshRejected.INVALID
+        login.expires_at = now + self.refresh_lifetime
+        return await self._issue(session, login, now)
+
+    async def _rejection(self, session: AsyncSession, token_hash: str) -> RefreshRejected:
+        known = await session.exec(
+            select(RefreshToken.session_id, RefreshToken.used_at).where(
+                col(RefreshToken.token_hash) == token_hash
+            )
+        )
+        row = known.first()
+        if row is None or row[1] is None:  # unknown, or unused but expired
+            return RefreshRejected.INVALID
+        # A rotated token came back: someone holds a copy. End the family for everyone.
+        await self.revoke(session, row[0])
+        return RefreshRejected.REUSED
+
+    async def _issue(self, session: AsyncSession, login: AuthSession, now: datetime) -> TokenPair:
+        refresh_token = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+        session.add(
+            RefreshToken(
+                session_id=login.id,
+                token_hash=_hash(refresh_token),
+                created_at=now,
+                expires_at=now + self.refresh_lifetime,
+            )
+        )
+        await session.flush()
+        return TokenPair(
+            access_token=self.access_tokens.issue(login.user_id, login.id),
+            refresh_token=refresh_token,
+            expires_in=int(self.access_tokens.lifetime.total_seconds()),
+        )
+
+    async def revoke(self, session: AsyncSession, session_id: uuid.UUID) -> None:
+        await session.exec(
+            sa.update(AuthSession)
+            .where(col(AuthSession.id) == session_id, col(AuthSession.revoked_at).is_(None))
+            .values(revoked_at=datetime.now(UTC))
+        )
+
+    async def revoke_all(
+        self, session: SqlAlchemySession, user_id: uuid.UUID, *, keep: uuid.UUID | None = None
+    ) -> None:
+        query = sa.update(AuthSession).where(
+            col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None)
+        )
+        if keep is not None:
+            query = query.where(col(AuthSession.id) != keep)
+        await session.execute(query.values(revoked_at=datetime.now(UTC)))
+
+    async def purge(self, session: AsyncSession, *, older_than: timedelta) -> int:
+        """Delete sessions (and, by cascade, their tokens) that ended `older_than` ago."""
+        cutoff = datetime.now(UTC) - older_than
+        result = await session.exec(
+            sa.delete(AuthSession).where(
+                sa.or_(col(AuthSession.expires_at) < cutoff, col(AuthSession.revoked_at) < cutoff)
+            )
+        )
+        return int(result.rowcount)

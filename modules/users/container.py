@@ -1,0 +1,31 @@
+from dependency_injector import containers, providers
+
+from shared.pagination import CursorCodec
+from shared.settings import Settings
+
+from .manager import UserManager
+from .passwords import PasswordHasher
+from .ports import AccountMailer, SessionRevoker
+from .service import UsersService
+
+
+def _cursor_codec(settings: Settings) -> CursorCodec:
+    return CursorCodec(settings.secret_key.get_secret_value())
+
+
+class UsersContainer(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+    # Ports, bound by the root container (implemented by the auth module).
+    session_revoker: providers.Dependency[SessionRevoker] = providers.Dependency()
+    account_mailer: providers.Dependency[AccountMailer] = providers.Dependency()
+
+    password_hasher = providers.Singleton(PasswordHasher)
+    # A manager per request: called with that request's UserDatabase.
+    user_manager = providers.Factory(
+        UserManager,
+        settings=settings,
+        hasher=password_hasher,
+        session_revoker=session_revoker,
+        mailer=account_mailer,
+    )
+    service = providers.Singleton(UsersService, providers.Factory(_cursor_codec, settings))

@@ -1,0 +1,25 @@
+from shared.errors import BadRequest, Conflict, NotFound
+
+
+class UserNotFound(NotFound):
+    code = "USER_NOT_FOUND"
+    detail = "User not found"
+
+
+class LastSuperuser(Conflict):
+    code = "LAST_SUPERUSER"
+    detail = "The last active superuser cannot demote, deactivate or delete themself"
+
+
+class InvalidCurrentPassword(BadRequest):
+    code = "INVALID_CURRENT_PASSWORD"
+    detail = "current_password is missing or wrong"
+
+
+class EmailAlreadyExists(Conflict):
+    code = "UPDATE_USER_EMAIL_ALREADY_EXISTS"
+    detail = "A user with this e-mail already exists"
+
+
+class InvalidPassword(BadRequest):
+    code = "UPDATE_USER_INVALID_PASSWORD"

@@ -1,0 +1,165 @@
+"""The fastapi-users user manager, with every password hash and verify off the event loop.
+
+fastapi-users hashes inline in create, authenticate, forgot/reset password and update; the
+overrides below are those methods with the hashing awaited in worker threads
+(`PasswordHasher`) and nothing else changed, including the dummy hash for unknown e-mails
+that keeps login timing from revealing which accounts exist.
+"""
+
+import uuid
+from typing import Any
+
+import jwt
+from fastapi import Request
+from fastapi.security import OAuth2PasswordRequestForm
+from fastapi_users import BaseUserManager, UUIDIDMixin, exceptions, schemas
+from fastapi_users.jwt import decode_jwt, generate_jwt
+
+from shared.settings import Settings
+
+from .database import EmailTaken, UserDatabase
+from .models import User
+from .passwords import PasswordHasher
+from .ports import AccountMailer, SessionRevoker
+
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 128
+
+
+class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
+    user_db: UserDatabase
+
+    def __init__(
+        self,
+        user_db: UserDatabase,
+        *,
+        settings: Settings,
+        hasher: PasswordHasher,
+        session_revoker: SessionRevoker,
+        mailer: AccountMailer,
+    ) -> None:
+        super().__init__(user_db, password_helper=hasher.helper)
+        self.hasher = hasher
+        self.session_revoker = session_revoker
+        self.mailer = mailer
+        secret = settings.secret_key.get_secret_value()
+        self.reset_password_token_secret = secret
+        self.verification_token_secret = secret
+
+    # --- policy and hooks -------------------------------------------------------------
+
+    async def validate_password(self, password: str, user: schemas.UC | User) -> None:
+        if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
+            raise exceptions.InvalidPasswordException(
+                f"Password must be {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters"
+            )
+        if user.email and user.email.lower() in password.lower():
+            raise exceptions.InvalidPasswordException("Password must not contain the e-mail")
+
+    async def on_after_forgot_password(
+        self, user: User, token: str, request: Request | None = None
+    ) -> None:
+        self.mailer.send_password_reset(user, token)
+
+    async def on_after_request_verify(
+        self, user: User, token: str, request: Request | None = None
+    ) -> None:
+        self.mailer.send_verification(user, token)
+
+    async def on_after_reset_password(self, user: User, request: Request | None = None) -> None:
+        await self.session_revoker.revoke_all(self.user_db.session, user.id)
+
+    # --- fastapi-users' methods, hashing in a thread ------------------------------------
+
+    async def create(
+        self, user_create: schemas.UC, safe: bool = False, request: Request | None = None
+    ) -> User:
+        await self.validate_password(user_create.password, user_create)
+        if await self.user_db.get_by_email(user_create.email) is not None:
+            raise exceptions.UserAlreadyExists()
+        user_dict: dict[str, Any] = (
+            user_create.create_update_dict()  # type: ignore[no-untyped-call]
+            if safe  # `safe` drops is_superuser, is_active and is_verified
+            else user_create.create_update_dict_superuser()  # type: ignore[no-untyped-call]
+        )
+        user_dict["hashed_password"] = await self.hasher.hash(user_dict.pop("password"))
+        try:
+            created_user = await self.user_db.create(user_dict)
+        except EmailTaken:  # registered concurrently, after the check above
+            raise exceptions.UserAlreadyExists() from None
+        await self.on_after_register(created_user, request)
+        return created_user
+
+    async def authenticate(self, credentials: OAuth2PasswordRequestForm) -> User | None:
+        try:
+            user = await self.get_by_email(credentials.username)
+        except exceptions.UserNotExists:
+            await self.hasher.hash(credentials.password)  # same cost as a real check
+            return None
+        verified, updated_hash = await self.hasher.verify_and_update(
+            credentials.password, user.hashed_password
+        )
+        if not verified:
+            return None
+        if updated_hash is not None:
+            await self.user_db.update(user, {"hashed_password": updated_hash})
+        return user
+
+    async def forgot_password(self, user: User, request: Request | None = None) -> None:
+        if not user.is_active:
+            raise exceptions.UserInactive()
+        token_data = {
+            "sub": str(user.id),
+            # Ties the token to the current password: it dies when the password changes.
+            "password_fgpt": await self.hasher.hash(user.hashed_password),
+            "aud": self.reset_password_token_audience,
+        }
+        token = generate_jwt(
+            token_data,
+            self.reset_password_token_secret,
+            self.reset_password_token_lifetime_seconds,
+        )
+        await self.on_after_forgot_password(user, token, request)
+
+    async def reset_password(
+        self, token: str, password: str, request: Request | None = None
+    ) -> User:
+        try:
+            data = decode_jwt(
+                token, self.reset_password_token_secret, [self.reset_password_token_audience]
+            )
+            user_id, fingerprint = data["sub"], data["password_fgpt"]
+            parsed_id = self.parse_id(user_id)
+        except (jwt.PyJWTError, KeyError, exceptions.InvalidID):
+            raise exceptions.InvalidResetPasswordToken() from None
+        user = await self.get(parsed_id)
+        valid, _ = await self.hasher.verify_and_update(user.hashed_password, fingerprint)
+        if not valid:
+            raise exceptions.InvalidResetPasswordToken()
+        if not user.is_active:
+            raise exceptions.UserInactive()
+        updated_user = await self._update(user, {"password": password})
+        await self.on_after_reset_password(user, request)
+        return updated_user
+
+    async def _update(self, user: User, update_dict: dict[str, Any]) -> User:
+        validated: dict[str, Any] = {}
+        for field, value in update_dict.items():
+            if field == "email" and value.lower() == user.email.lower():
+                validated["email"] = value  # the same address, spelled differently
+            elif field == "email":
+                try:
+                    await self.get_by_email(value)
+                    raise exceptions.UserAlreadyExists()
+                except exceptions.UserNotExists:
+                    validated["email"] = value
+                    validated["is_verified"] = False
+            elif field == "password" and value is not None:
+                await self.validate_password(value, user)
+                validated["hashed_password"] = await self.hasher.hash(value)
+            elif field != "password":
+                validated[field] = value
+        try:
+            return await self.user_db.update(user, validated)
+        except EmailTaken:
+            raise exceptions.UserAlreadyExists() from None

@@ -1,0 +1,34 @@
+import uuid
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (
+        # E-mail addresses are unique whatever their case; fastapi-users' look-up by
+        # lower(email) uses this index too.
+        sa.Index("uq_users_email_lower", sa.func.lower(sa.text("email")), unique=True),
+        # The superuser listing pages by (created_at, id).
+        sa.Index("ix_users_created_at_id", "created_at", "id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    email: str = Field(max_length=320)
+    hashed_password: str = Field(max_length=1024)
+    full_name: str | None = Field(default=None, max_length=100)
+    is_active: bool = True
+    is_superuser: bool = False
+    is_verified: bool = False
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_type=sa.DateTime(timezone=True), nullable=False
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_type=sa.DateTime(timezone=True), nullable=False
+    )

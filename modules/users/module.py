@@ -1,0 +1,30 @@
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from shared.module import Module
+
+from .first_superuser import ensure_superuser
+from .router import router
+
+
+@asynccontextmanager
+async def lifespan(container: Any) -> AsyncIterator[None]:
+    settings = container.settings()
+    if settings.first_superuser_email and settings.first_superuser_password:
+        await ensure_superuser(
+            container.session_factory(),
+            container.users.user_manager,
+            email=settings.first_superuser_email,
+            password=settings.first_superuser_password.get_secret_value(),
+        )
+    yield
+
+
+module = Module(
+    name="users",
+    router=router,
+    wire=("modules.users.dependencies",),
+    models="modules.users.models",
+    lifespan=lifespan,
+)

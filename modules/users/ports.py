@@ -1,0 +1,22 @@
+"""What the users module needs from others, declared here and bound by the root container
+(the auth module implements both; users never imports it)."""
+
+import uuid
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .models import User
+
+
+class SessionRevoker(Protocol):
+    async def revoke_all(
+        self, session: AsyncSession, user_id: uuid.UUID, *, keep: uuid.UUID | None = None
+    ) -> None:
+        """End every login session of the user (but `keep`), in the caller's transaction."""
+
+
+class AccountMailer(Protocol):
+    def send_password_reset(self, user: User, token: str) -> None: ...
+
+    def send_verification(self, user: User, token: str) -> None: ...

@@ -1,0 +1,153 @@
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+from fastapi_users import exceptions
+
+from shared.db import SessionDep, UnitOfWork
+from shared.error_handlers import ErrorEnvelope
+
+from .dependencies import Caller, SuperuserCaller, UserManagerDep, UsersServiceDep
+from .errors import EmailAlreadyExists, InvalidCurrentPassword, InvalidPassword
+from .models import User
+from .schemas import UserAdminUpdate, UserPage, UserRead, UserSelfUpdate
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    descriptions = {
+        400: "Bad request (see `code`)",
+        401: "Missing or invalid access token",
+        403: "Superusers only",
+        404: "No such user",
+        409: "Conflict (see `code`)",
+        422: "Validation error",
+    }
+    return {code: {"model": ErrorEnvelope, "description": descriptions[code]} for code in codes}
+
+
+async def _apply_update(
+    manager: UserManagerDep, user: User, changes: UserAdminUpdate, *, safe: bool
+) -> User:
+    try:
+        return await manager.update(changes, user, safe=safe)
+    except exceptions.UserAlreadyExists:
+        raise EmailAlreadyExists from None
+    except exceptions.InvalidPasswordException as error:
+        raise InvalidPassword(str(error.reason)) from None
+
+
+@router.get("/me", summary="The caller's account", responses=_errors(401))
+async def get_me(caller: Caller) -> UserRead:
+    return UserRead.model_validate(caller.user)
+
+
+@router.patch(
+    "/me",
+    summary="Update the caller's account",
+    description="`current_password` is required to change `email` or `password`. A new e-mail "
+    "must be verified again; a new password ends every other session of the caller.",
+    responses=_errors(400, 401, 409, 422),
+)
+async def update_me(
+    body: UserSelfUpdate, caller: Caller, manager: UserManagerDep, session: UnitOfWork
+) -> UserRead:
+    user: User = caller.user
+    changes = body.model_dump(exclude_unset=True, exclude={"current_password"})
+    sensitive = (changes.get("email") not in (None, user.email)) or changes.get("password")
+    if sensitive:
+        if body.current_password is None:
+            raise InvalidCurrentPassword
+        verified, _ = await manager.hasher.verify_and_update(
+            body.current_password, user.hashed_password
+        )
+        if not verified:
+            raise InvalidCurrentPassword
+    updated = await _apply_update(manager, user, UserAdminUpdate(**changes), safe=True)
+    if changes.get("password"):
+        await manager.session_revoker.revoke_all(session, user.id, keep=caller.session_id)
+    return UserRead.model_validate(updated)
+
+
+@router.delete(
+    "/me",
+    summary="Delete the caller's account",
+    description="The account, its items and its sessions are gone.",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_errors(401, 409),
+)
+async def delete_me(
+    caller: Caller, manager: UserManagerDep, service: UsersServiceDep, session: UnitOfWork
+) -> Response:
+    await service.ensure_not_last_superuser(session, caller.user)
+    await manager.delete(caller.user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "",
+    summary="List users (superusers)",
+    description="Ordered by `created_at`, then `id`; `email` filters by case-insensitive "
+    "substring.",
+    responses=_errors(400, 401, 403, 422),
+)
+async def list_users(
+    _: SuperuserCaller,
+    service: UsersServiceDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    email: Annotated[str | None, Query(max_length=320)] = None,
+) -> UserPage:
+    users, next_cursor = await service.list(session, limit=limit, cursor=cursor, email=email)
+    return UserPage(data=[UserRead.model_validate(u) for u in users], next_cursor=next_cursor)
+
+
+@router.get("/{user_id}", summary="Get a user (superusers)", responses=_errors(401, 403, 404))
+async def get_user(
+    user_id: str, _: SuperuserCaller, service: UsersServiceDep, session: SessionDep
+) -> UserRead:
+    return UserRead.model_validate(await service.get(session, user_id))
+
+
+@router.patch(
+    "/{user_id}",
+    summary="Update a user (superusers)",
+    description="May also set `is_active`, `is_superuser`, `is_verified`. Deactivating a user "
+    "or setting their password ends all their sessions.",
+    responses=_errors(400, 401, 403, 404, 409, 422),
+)
+async def update_user(
+    user_id: str,
+    body: UserAdminUpdate,
+    _: SuperuserCaller,
+    manager: UserManagerDep,
+    service: UsersServiceDep,
+    session: UnitOfWork,
+) -> UserRead:
+    user = await service.get(session, user_id)
+    if body.is_superuser is False or body.is_active is False:
+        await service.ensure_not_last_superuser(session, user)
+    updated = await _apply_update(manager, user, body, safe=False)
+    if body.is_active is False or body.password:
+        await manager.session_revoker.revoke_all(session, user.id)
+    return UserRead.model_validate(updated)
+
+
+@router.delete(
+    "/{user_id}",
+    summary="Delete a user (superusers)",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_errors(401, 403, 404, 409),
+)
+async def delete_user(
+    user_id: str,
+    _: SuperuserCaller,
+    manager: UserManagerDep,
+    service: UsersServiceDep,
+    session: UnitOfWork,
+) -> Response:
+    user = await service.get(session, user_id)
+    await service.ensure_not_last_superuser(session, user)
+    await manager.delete(user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

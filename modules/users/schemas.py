@@ -1,0 +1,53 @@
+import uuid
+from datetime import datetime
+
+from fastapi_users import schemas
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+FullName = Field(default=None, max_length=100, examples=["Ada Lovelace"])
+
+
+class UserRead(BaseModel):
+    """A user as the API shows it: never a password hash."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    email: EmailStr
+    full_name: str | None
+    is_active: bool
+    is_superuser: bool
+    is_verified: bool
+    created_at: datetime
+
+
+class UserCreate(schemas.BaseUserCreate):
+    """Registration. fastapi-users' `safe` create ignores the privilege fields it carries."""
+
+    email: EmailStr = Field(examples=["ada@example.com"])
+    password: str = Field(examples=["correct horse battery staple"])
+    full_name: str | None = FullName
+
+
+class UserSelfUpdate(BaseModel):
+    """PATCH /users/me: privilege fields are not accepted (and ignored if sent)."""
+
+    email: EmailStr | None = None
+    full_name: str | None = FullName
+    password: str | None = None
+    current_password: str | None = Field(
+        default=None, description="Required when `email` or `password` changes."
+    )
+
+
+class UserAdminUpdate(schemas.BaseUserUpdate):
+    """PATCH /users/{id} by a superuser: may also set the privilege fields."""
+
+    full_name: str | None = FullName
+
+
+class UserPage(BaseModel):
+    data: list[UserRead]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
