@@ -29,6 +29,8 @@ SQLModel.metadata.naming_convention = {
 # SQLSTATE classes and codes that mean "the database cannot serve us now", not "bad query".
 _UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P")  # connection, resources, shutdown
 _UNAVAILABLE_SQLSTATES = {"57014", "3D000"}  # statement timeout, database does not exist
+# Text PostgreSQL cannot store (a NUL character, say): the client's input, not our fault.
+_UNSTORABLE_TEXT_SQLSTATES = {"22021", "22P05"}
 
 
 def make_engine(settings: Settings) -> AsyncEngine:
@@ -70,6 +72,12 @@ def is_database_unavailable(error: BaseException) -> bool:
     # Raised as-is by asyncpg while connecting: refused, reset, DNS failure, connect timeout.
     # Other OSErrors (a missing file, say) are bugs, not an unavailable database.
     return isinstance(error, ConnectionError | TimeoutError | socket.gaierror)
+
+
+def is_unstorable_text(error: BaseException) -> bool:
+    """True when the database refused text the client sent (answer 422, not 500)."""
+    sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None)
+    return isinstance(error, sa_exc.DBAPIError) and sqlstate in _UNSTORABLE_TEXT_SQLSTATES
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -17,7 +17,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .db import is_database_unavailable
+from .db import is_database_unavailable, is_unstorable_text
 from .errors import AppError, ServiceUnavailable
 from .request_id import request_id_var
 
@@ -129,6 +129,13 @@ def _unexpected(error: BaseException) -> JSONResponse:
 
 
 async def _database_error(_: Request, error: Exception) -> JSONResponse:
+    if is_unstorable_text(error):
+        return error_response(
+            422,
+            "VALIDATION_ERROR",
+            "Request validation failed",
+            fields=[{"loc": "body", "message": "Text must not contain NUL (\\u0000) characters"}],
+        )
     if not is_database_unavailable(error):
         return _unexpected(error)
     logger.warning("database_unavailable", error=f"{type(error).__name__}: {error}")

@@ -79,7 +79,7 @@ async def test_sigterm_stops_the_server_cleanly(postgres: PostgresServer, tmp_pa
 
 
 # Bounded: examples per operation and mode. Every route a module adds is fuzzed here too.
-FUZZ_EXAMPLES = 25
+FUZZ_EXAMPLES = 50
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])

@@ -47,6 +47,12 @@ async def write_twice(value: int, session: UnitOfWork) -> dict[str, int]:
     return {"id": value}
 
 
+@router.post("/text-echo")
+async def echo_through_the_database(text_in: str, session: SessionDep) -> dict[str, str]:
+    result = await session.execute(text("SELECT CAST(:t AS text)"), {"t": text_in})
+    return {"echo": result.scalar_one()}
+
+
 @router.get("/probe/sleep")
 async def sleep_in_database(session: SessionDep) -> dict[str, bool]:
     await session.execute(text("SELECT pg_sleep(2)"))
@@ -103,6 +109,17 @@ async def test_a_failed_commit_fails_the_response_instead_of_answering_2xx(
     assert response.json()["error"]["code"] == "INTERNAL_ERROR"
     assert "duplicate" not in response.text  # no SQL or driver message leaks
     assert await probe_rows(engine) == []
+
+
+async def test_text_the_database_cannot_store_is_a_422_not_a_500(
+    app_factory: Callable[..., FastAPI],
+) -> None:
+    app = probe_app(app_factory)
+    response = await request_once(app, "POST", "/api/v1/text-echo", params={"text_in": "a\x00b"})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    assert "NUL" in error["fields"][0]["message"]
 
 
 async def test_a_refused_database_connection_is_503_at_once(
