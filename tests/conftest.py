@@ -26,6 +26,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from main import create_app
 from shared.provisioning import create_database_if_missing, drop_database, upgrade_to_head
 from shared.settings import Settings
+from tests.accounts import Account, create_account, grant_superuser
+from tests.mailbox import Mailbox, smtp_server
 from tests.postgres_server import NoPostgresAvailable, PostgresServer, postgres_server
 
 
@@ -68,20 +70,44 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         await transaction.rollback()
 
 
-def make_settings(url: URL, **overrides: Any) -> Settings:
-    """Settings for a test app: no .env, no Redis, unless the test says otherwise."""
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[Mailbox]:
+    with smtp_server() as mailbox:
+        yield mailbox
+
+
+@pytest.fixture
+def mailbox(smtp: Mailbox) -> Mailbox:
+    smtp.messages.clear()
+    return smtp
+
+
+SECRET = "test-secret-key-that-is-at-least-32-characters"
+
+
+def make_settings(url: URL, mailbox: Mailbox | None = None, **overrides: Any) -> Settings:
+    """Settings for a test app: no .env, no Redis, mail to the test SMTP server."""
     values: dict[str, Any] = {
         "environment": "test",
+        "secret_key": SECRET,
         "database_url": url.render_as_string(hide_password=False),
         "redis_url": None,
+        "frontend_url": "https://app.example.com",
         **overrides,
     }
+    if mailbox is not None:
+        values |= {
+            "email_backend": "smtp",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": mailbox.port,
+            "smtp_starttls": False,
+        }
     return Settings(_env_file=None, **values)
 
 
 @pytest.fixture
-def settings(database_url: URL) -> Settings:
-    return make_settings(database_url)
+def settings(database_url: URL, mailbox: Mailbox) -> Settings:
+    return make_settings(database_url, mailbox)
 
 
 def bind_to_connection(app: FastAPI, connection: AsyncConnection) -> None:
@@ -122,14 +148,36 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def app_factory(database_url: URL) -> Callable[..., FastAPI]:
+def app_factory(database_url: URL, mailbox: Mailbox) -> Callable[..., FastAPI]:
     """Apps with their own settings and real sessions (real commits): for tests of the
     database kernel itself, of failures, and of other configurations."""
 
     def build(**overrides: Any) -> FastAPI:
-        return create_app(make_settings(database_url, **overrides))
+        return create_app(make_settings(database_url, mailbox, **overrides))
 
     return build
+
+
+@pytest.fixture
+async def alice(client: httpx.AsyncClient) -> Account:
+    return await create_account(client, "alice")
+
+
+@pytest.fixture
+async def bob(client: httpx.AsyncClient) -> Account:
+    return await create_account(client, "bob")
+
+
+@pytest.fixture
+async def admin(client: httpx.AsyncClient, connection: AsyncConnection) -> Account:
+    account = await create_account(client, "admin")
+    await grant_superuser(connection, account)
+    return account
+
+
+async def delivered(app: FastAPI) -> None:
+    """Wait until the app's background e-mails have reached the SMTP server."""
+    await app.state.container.email_outbox().drain()
 
 
 class CapturedLogs(logging.Handler):

@@ -7,7 +7,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession as SqlAlchemySession
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -112,14 +111,14 @@ class SessionService:
         )
 
     async def revoke_all(
-        self, session: SqlAlchemySession, user_id: uuid.UUID, *, keep: uuid.UUID | None = None
+        self, session: AsyncSession, user_id: uuid.UUID, *, keep: uuid.UUID | None = None
     ) -> None:
         query = sa.update(AuthSession).where(
             col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None)
         )
         if keep is not None:
             query = query.where(col(AuthSession.id) != keep)
-        await session.execute(query.values(revoked_at=datetime.now(UTC)))
+        await session.exec(query.values(revoked_at=datetime.now(UTC)))
 
     async def purge(self, session: AsyncSession, *, older_than: timedelta) -> int:
         """Delete sessions (and, by cascade, their tokens) that ended `older_than` ago."""

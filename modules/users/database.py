@@ -20,6 +20,8 @@ class EmailTaken(Exception):
 
 
 class UserDatabase(SQLAlchemyUserDatabase[User, uuid.UUID]):
+    session: AsyncSession  # SQLModel's session (the adapter only needs SQLAlchemy's)
+
     def __init__(self, session: AsyncSession) -> None:
         super().__init__(session, User)
 

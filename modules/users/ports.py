@@ -4,7 +4,7 @@
 import uuid
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .models import User
 
