@@ -9,7 +9,7 @@ RUN := $(UV) run --locked
 M ?=
 m ?=
 
-.PHONY: help install run dev test lint fmt migrate migration
+.PHONY: help install run dev test lint fmt migrate migration superuser
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,3 +51,7 @@ migration: .venv/.installed ## autogenerate a migration: make migration m="add i
 	@test -n "$(m)" || { echo 'usage: make migration m="what changed"'; exit 2; }
 	$(RUN) python manage.py migrate
 	$(RUN) alembic revision --autogenerate -m "$(m)"
+
+superuser: .venv/.installed ## create a superuser: make superuser EMAIL=you@example.com PASSWORD=...
+	@test -n "$(EMAIL)" -a -n "$(PASSWORD)" || { echo 'usage: make superuser EMAIL=… PASSWORD=…'; exit 2; }
+	SUPERUSER_PASSWORD='$(PASSWORD)' $(RUN) python manage.py create-superuser --email '$(EMAIL)'

@@ -1,15 +1,21 @@
-"""Operational commands: `python manage.py serve|migrate` (the Makefile's run, dev, migrate).
+"""Operational commands behind the Makefile: serve (run, dev), migrate, create-superuser.
 
 Settings are validated first, so a bad configuration stops here with one line.
 """
 
 import argparse
 import asyncio
+import os
 import signal
+import sys
 
 import structlog
 import uvicorn
+from dependency_injector import providers
+from fastapi_users.exceptions import InvalidPasswordException
 
+from main import AppContainer
+from modules.users.public import ensure_superuser
 from shared.logs import configure_logging
 from shared.provisioning import create_database_if_missing, upgrade_to_head
 from shared.settings import Settings, load_settings
@@ -48,6 +54,29 @@ def serve(settings: Settings, *, reload: bool) -> None:
     )
 
 
+def create_superuser(settings: Settings, email: str, password: str) -> None:
+    """Create a verified superuser, or leave an existing account with that e-mail as it is."""
+    migrate(settings)
+    container = AppContainer(settings=providers.Object(settings))
+
+    async def run() -> bool:
+        try:
+            return await ensure_superuser(
+                container.session_factory(),
+                container.users.user_manager,
+                email=email,
+                password=password,
+            )
+        finally:
+            await container.engine().dispose()
+
+    try:
+        created = asyncio.run(run())
+    except InvalidPasswordException as error:
+        sys.exit(f"Password refused: {error.reason}")
+    print(f"Superuser {email} created." if created else f"{email} already exists; left unchanged.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="manage.py", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -56,12 +85,24 @@ def main() -> None:
     )
     serve_parser.add_argument("--reload", action="store_true", help="restart on code changes")
     commands.add_parser("migrate", help="create the database if missing, then migrate to head")
+    superuser_parser = commands.add_parser(
+        "create-superuser", help="create a verified superuser (never overwrites an account)"
+    )
+    superuser_parser.add_argument("--email", required=True)
+    superuser_parser.add_argument(
+        "--password", help="default: the SUPERUSER_PASSWORD environment variable"
+    )
     args = parser.parse_args()
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     if args.command == "serve":
         serve(settings, reload=args.reload)
+    elif args.command == "create-superuser":
+        password = args.password or os.environ.get("SUPERUSER_PASSWORD")
+        if not password:
+            sys.exit("create-superuser: give --password or set SUPERUSER_PASSWORD")
+        create_superuser(settings, args.email, password)
     else:
         migrate(settings)
 

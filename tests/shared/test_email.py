@@ -1,0 +1,68 @@
+"""The e-mail backends, against a real SMTP server on 127.0.0.1."""
+
+import time
+
+import pytest
+from pydantic import SecretStr
+
+import shared.email
+from shared.email import EmailMessage, EmailOutbox, SmtpEmailSender, make_email_sender
+from shared.settings import Settings
+from tests.mailbox import Mailbox
+from tests.network import closed_port, silent_server
+
+
+def smtp_settings(port: int) -> Settings:
+    return Settings(
+        _env_file=None,
+        email_backend="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_starttls=False,
+        email_from="modulith <noreply@example.com>",
+    )
+
+
+async def test_smtp_backend_delivers_the_message(mailbox: Mailbox) -> None:
+    sender = make_email_sender(smtp_settings(mailbox.port))
+    assert isinstance(sender, SmtpEmailSender)
+    await sender.send(EmailMessage(to="ada@example.com", subject="Hello", text="Hi Ada"))
+    [message] = mailbox.messages
+    assert (message["From"], message["To"], message["Subject"]) == (
+        "modulith <noreply@example.com>",
+        "ada@example.com",
+        "Hello",
+    )
+    body = message.get_payload(decode=True)
+    assert isinstance(body, bytes)
+    assert body.decode().strip() == "Hi Ada"
+
+
+async def test_the_outbox_logs_a_failed_delivery_and_never_raises() -> None:
+    outbox = EmailOutbox(make_email_sender(smtp_settings(closed_port())))
+    outbox.send_later(EmailMessage(to="ada@example.com", subject="Hello", text="Hi"))
+    await outbox.drain()  # returns: the refused connection was caught and logged
+
+
+async def test_a_wedged_mail_server_is_given_up_on_after_the_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(shared.email, "SMTP_TIMEOUT_SECONDS", 0.5)
+    async with silent_server() as port:
+        outbox = EmailOutbox(SmtpEmailSender(smtp_settings(port)))
+        started = time.monotonic()
+        outbox.send_later(EmailMessage(to="ada@example.com", subject="Hello", text="Hi"))
+        await outbox.drain()
+    assert time.monotonic() - started < 5  # bounded by the timeout, not hanging
+
+
+def test_console_is_the_default_backend() -> None:
+    assert type(make_email_sender(Settings(_env_file=None))).__name__ == "ConsoleEmailSender"
+
+
+def test_smtp_password_is_a_secret() -> None:
+    settings = Settings(
+        _env_file=None, email_backend="smtp", smtp_host="mail.local", smtp_password="hunter22"
+    )
+    assert isinstance(settings.smtp_password, SecretStr)
+    assert "hunter22" not in repr(settings)
