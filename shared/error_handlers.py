@@ -142,7 +142,29 @@ async def _database_error(_: Request, error: Exception) -> JSONResponse:
     return error_response(503, ServiceUnavailable.code, "The database is unavailable, retry later")
 
 
+def _document_validation_errors(app: FastAPI) -> None:
+    """Show 422 in the schema as what `_validation_error` sends: the envelope, not FastAPI's
+    default `HTTPValidationError`, on every route that takes input."""
+    build_schema = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build_schema()
+            envelope = {"$ref": "#/components/schemas/ErrorEnvelope"}
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    if response := operation.get("responses", {}).get("422"):
+                        response["content"] = {"application/json": {"schema": envelope}}
+            components = schema.get("components", {}).get("schemas", {})
+            for unused in ("HTTPValidationError", "ValidationError"):
+                components.pop(unused, None)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    _document_validation_errors(app)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)

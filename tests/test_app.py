@@ -84,3 +84,34 @@ async def test_the_engine_is_disposed_on_shutdown(app_factory: Callable[..., Fas
     # dispose() replaced the pool: the old one's connections were closed.
     assert app.state.container.engine().pool is not pool
     assert pool.checkedin() == 0
+
+
+def test_every_error_response_is_documented_as_the_envelope(app: FastAPI) -> None:
+    schema = app.openapi()
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if int(status) < 400 or path == "/ready":  # /ready's 503 is its report
+                    continue
+                body = response["content"]["application/json"]["schema"]
+                assert body == {"$ref": "#/components/schemas/ErrorEnvelope"}, (
+                    path,
+                    method,
+                    status,
+                )
+
+
+def test_every_secured_route_documents_401_and_uses_the_login_form_scheme(app: FastAPI) -> None:
+    schema = app.openapi()
+    scheme = schema["components"]["securitySchemes"]["bearer"]
+    assert scheme["flows"]["password"]["tokenUrl"] == "/api/v1/auth/jwt/login"
+    secured = [
+        (path, method, operation)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if operation.get("security")
+    ]
+    assert len(secured) >= 8  # /users/* and logout(-all)
+    for path, method, operation in secured:
+        assert "401" in operation["responses"], (path, method)

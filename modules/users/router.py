@@ -54,7 +54,8 @@ async def update_me(
 ) -> UserRead:
     user: User = caller.user
     changes = body.model_dump(exclude_unset=True, exclude={"current_password"})
-    sensitive = (changes.get("email") not in (None, user.email)) or changes.get("password")
+    new_email = changes.get("email")
+    sensitive = (new_email and new_email.lower() != user.email.lower()) or changes.get("password")
     if sensitive:
         if body.current_password is None:
             raise InvalidCurrentPassword

@@ -19,6 +19,7 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy.engine import URL, make_url
 
 from shared.provisioning import drop_database
+from tests.accounts import PASSWORD
 from tests.e2e.server import RunningServer, start_server
 from tests.postgres_server import PostgresServer
 
@@ -78,8 +79,47 @@ async def test_sigterm_stops_the_server_cleanly(postgres: PostgresServer, tmp_pa
         await drop_database(url)
 
 
+def login_headers(server: RunningServer) -> dict[str, str]:
+    email = f"fuzz-{uuid.uuid4().hex[:12]}@example.com"
+    with httpx.Client(base_url=server.base_url, timeout=10) as client:
+        client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
+        response = client.post(
+            "/api/v1/auth/jwt/login", data={"username": email, "password": PASSWORD}
+        )
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
 # Bounded: examples per operation and mode. Every route a module adds is fuzzed here too.
 FUZZ_EXAMPLES = 50
+
+
+def fuzz(
+    operation: schemathesis.APIOperation,  # type: ignore[type-arg]
+    mode: GenerationMode,
+    headers: dict[str, str],
+) -> None:
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=FUZZ_EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
+        case.call_and_validate(
+            headers=headers,
+            checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
+            timeout=10,
+        )
+
+    try:
+        run()
+    except Unsatisfiable:
+        # No input of this operation can be invalid (no parameters, or only free-form
+        # strings): there is nothing for the negative mode to send.
+        if mode is not GenerationMode.NEGATIVE:
+            raise
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
@@ -90,26 +130,8 @@ def test_every_route_survives_an_outside_fuzzer(
     schema = schemathesis.openapi.from_url(f"{server.base_url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     assert operations
-
     for operation in operations:
-
-        @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(
-            max_examples=FUZZ_EXAMPLES,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def fuzz(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
-            case.call_and_validate(
-                checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
-                timeout=10,
-            )
-
-        try:
-            fuzz()
-        except Unsatisfiable:
-            # No input of this operation can be invalid (no parameters, or only free-form
-            # strings): there is nothing for the negative mode to send.
-            if mode is not GenerationMode.NEGATIVE:
-                raise
+        # Secured routes are fuzzed as a logged-in user too, each with an account of its own
+        # (a fuzzed DELETE /users/me must not leave the next operation without one).
+        headers = login_headers(server) if operation.definition.raw.get("security") else {}
+        fuzz(operation, mode, headers)

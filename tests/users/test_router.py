@@ -116,6 +116,23 @@ async def test_patch_me_password_ends_every_other_session_but_the_callers(
     await login(client, alice.email, "a-new-secret")
 
 
+async def test_explicit_nulls_leave_required_fields_unchanged(
+    client: httpx.AsyncClient, alice: Account, admin: Account
+) -> None:
+    response = await client.patch(
+        ME, headers=alice.headers, json={"email": None, "password": None, "full_name": None}
+    )
+    assert response.status_code == 200
+    assert (response.json()["email"], response.json()["full_name"]) == (alice.email, None)
+    response = await client.patch(
+        f"{USERS}/{alice.id}",
+        headers=admin.headers,
+        json={"is_active": None, "is_superuser": None, "email": None},
+    )
+    assert response.status_code == 200
+    assert (response.json()["is_active"], response.json()["email"]) == (True, alice.email)
+
+
 async def test_patch_me_malformed_is_422(client: httpx.AsyncClient, alice: Account) -> None:
     response = await client.patch(ME, headers=alice.headers, json={"email": "not-an-email"})
     assert response.status_code == 422
