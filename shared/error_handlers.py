@@ -62,6 +62,26 @@ class ErrorEnvelope(BaseModel):
     error: ErrorBody
 
 
+_DESCRIPTIONS = {
+    400: "Bad request (see `error.code`)",
+    401: "Missing or invalid access token",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict (see `error.code`)",
+    412: "Precondition failed",
+    413: "Request body too large",
+    422: "Validation error (`error.fields` lists each problem)",
+}
+
+
+def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: the error statuses it can answer, each with the envelope."""
+    return {
+        code: {"model": ErrorEnvelope, "description": _DESCRIPTIONS.get(code, "Error")}
+        for code in status_codes
+    }
+
+
 def error_response(
     status_code: int,
     code: str,

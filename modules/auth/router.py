@@ -1,4 +1,4 @@
-from typing import Annotated, Any
+from typing import Annotated
 
 from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, Request, Response, status
@@ -9,7 +9,7 @@ from fastapi_users import exceptions
 from modules.users.public import UserCreate, UserManagerDep, UserRead
 from shared.auth import Identity, authenticate
 from shared.db import UnitOfWork
-from shared.error_handlers import ErrorEnvelope, error_response
+from shared.error_handlers import error_response, error_responses
 
 from .errors import (
     LoginBadCredentials,
@@ -40,17 +40,13 @@ async def get_sessions(
 Sessions = Annotated[SessionService, Depends(get_sessions)]
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorEnvelope, "description": "See `error.code`"} for code in codes}
-
-
 @router.post(
     "/register",
     summary="Create an account",
     status_code=status.HTTP_201_CREATED,
     description="Password: 8 to 128 characters, not containing the e-mail. `is_superuser`, "
     "`is_active` and `is_verified` are ignored.",
-    responses=_errors(400, 409, 422),
+    responses=error_responses(400, 409, 422),
 )
 async def register(
     body: UserCreate, manager: UserManagerDep, session: UnitOfWork, request: Request
@@ -69,7 +65,7 @@ async def register(
     summary="Log in: open a session",
     description="OAuth2 password flow (form fields `username` = e-mail, `password`), so "
     "Swagger's Authorize button works.",
-    responses=_errors(400, 422),
+    responses=error_responses(400, 422),
 )
 async def login(
     credentials: Annotated[OAuth2PasswordRequestForm, Depends()],
@@ -94,7 +90,7 @@ async def login(
     summary="Trade a refresh token for a new pair",
     description="The refresh token is used up. Presenting one that was already used revokes "
     "its whole session (`REFRESH_TOKEN_REUSED`).",
-    responses=_errors(401, 422),
+    responses=error_responses(401, 422),
 )
 async def refresh(
     body: RefreshRequest, sessions: Sessions, session: UnitOfWork
@@ -111,7 +107,7 @@ async def refresh(
     "/jwt/logout",
     summary="Log out: end this session",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=_errors(401),
+    responses=error_responses(401),
 )
 async def logout(caller: Caller, sessions: Sessions, session: UnitOfWork) -> Response:
     await sessions.revoke(session, caller.session_id)
@@ -122,7 +118,7 @@ async def logout(caller: Caller, sessions: Sessions, session: UnitOfWork) -> Res
     "/jwt/logout-all",
     summary="Log out everywhere: end every session",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=_errors(401),
+    responses=error_responses(401),
 )
 async def logout_all(caller: Caller, sessions: Sessions, session: UnitOfWork) -> Response:
     await sessions.revoke_all(session, caller.user.id)
@@ -135,7 +131,7 @@ async def logout_all(caller: Caller, sessions: Sessions, session: UnitOfWork) ->
     description="Always 202, whether or not the account exists.",
     status_code=status.HTTP_202_ACCEPTED,
     response_class=Response,
-    responses={202: {"description": "Accepted (no body)"}, **_errors(422)},
+    responses={202: {"description": "Accepted (no body)"}, **error_responses(422)},
 )
 async def forgot_password(
     body: EmailRequest, manager: UserManagerDep, session: UnitOfWork, request: Request
@@ -153,7 +149,7 @@ async def forgot_password(
     summary="Set a new password with a reset token",
     description="Every session of the user is revoked.",
     response_class=Response,
-    responses={200: {"description": "Password changed"}, **_errors(400, 422)},
+    responses={200: {"description": "Password changed"}, **error_responses(400, 422)},
 )
 async def reset_password(
     body: ResetPasswordRequest, manager: UserManagerDep, session: UnitOfWork, request: Request
@@ -177,7 +173,7 @@ async def reset_password(
     description="Always 202, whether or not the account exists.",
     status_code=status.HTTP_202_ACCEPTED,
     response_class=Response,
-    responses={202: {"description": "Accepted (no body)"}, **_errors(422)},
+    responses={202: {"description": "Accepted (no body)"}, **error_responses(422)},
 )
 async def request_verify_token(
     body: EmailRequest, manager: UserManagerDep, session: UnitOfWork, request: Request
@@ -194,7 +190,7 @@ async def request_verify_token(
     return Response(status_code=status.HTTP_202_ACCEPTED)
 
 
-@router.post("/verify", summary="Verify an e-mail address", responses=_errors(400, 422))
+@router.post("/verify", summary="Verify an e-mail address", responses=error_responses(400, 422))
 async def verify(
     body: VerifyRequest, manager: UserManagerDep, session: UnitOfWork, request: Request
 ) -> UserRead:

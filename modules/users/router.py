@@ -1,10 +1,10 @@
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 from fastapi_users import exceptions
 
 from shared.db import SessionDep, UnitOfWork
-from shared.error_handlers import ErrorEnvelope
+from shared.error_handlers import error_responses
 
 from .dependencies import Caller, SuperuserCaller, UserManagerDep, UsersServiceDep
 from .errors import EmailAlreadyExists, InvalidCurrentPassword, InvalidPassword
@@ -12,18 +12,6 @@ from .models import User
 from .schemas import UserAdminUpdate, UserPage, UserRead, UserSelfUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
-
-
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    descriptions = {
-        400: "Bad request (see `code`)",
-        401: "Missing or invalid access token",
-        403: "Superusers only",
-        404: "No such user",
-        409: "Conflict (see `code`)",
-        422: "Validation error",
-    }
-    return {code: {"model": ErrorEnvelope, "description": descriptions[code]} for code in codes}
 
 
 async def _apply_update(
@@ -37,7 +25,7 @@ async def _apply_update(
         raise InvalidPassword(str(error.reason)) from None
 
 
-@router.get("/me", summary="The caller's account", responses=_errors(401))
+@router.get("/me", summary="The caller's account", responses=error_responses(401))
 async def get_me(caller: Caller) -> UserRead:
     return UserRead.model_validate(caller.user)
 
@@ -47,7 +35,7 @@ async def get_me(caller: Caller) -> UserRead:
     summary="Update the caller's account",
     description="`current_password` is required to change `email` or `password`. A new e-mail "
     "must be verified again; a new password ends every other session of the caller.",
-    responses=_errors(400, 401, 409, 422),
+    responses=error_responses(400, 401, 409, 422),
 )
 async def update_me(
     body: UserSelfUpdate, caller: Caller, manager: UserManagerDep, session: UnitOfWork
@@ -75,7 +63,7 @@ async def update_me(
     summary="Delete the caller's account",
     description="The account, its items and its sessions are gone.",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=_errors(401, 409),
+    responses=error_responses(401, 409),
 )
 async def delete_me(
     caller: Caller, manager: UserManagerDep, service: UsersServiceDep, session: UnitOfWork
@@ -90,7 +78,7 @@ async def delete_me(
     summary="List users (superusers)",
     description="Ordered by `created_at`, then `id`; `email` filters by case-insensitive "
     "substring.",
-    responses=_errors(400, 401, 403, 422),
+    responses=error_responses(400, 401, 403, 422),
 )
 async def list_users(
     _: SuperuserCaller,
@@ -104,7 +92,9 @@ async def list_users(
     return UserPage(data=[UserRead.model_validate(u) for u in users], next_cursor=next_cursor)
 
 
-@router.get("/{user_id}", summary="Get a user (superusers)", responses=_errors(401, 403, 404))
+@router.get(
+    "/{user_id}", summary="Get a user (superusers)", responses=error_responses(401, 403, 404)
+)
 async def get_user(
     user_id: str, _: SuperuserCaller, service: UsersServiceDep, session: SessionDep
 ) -> UserRead:
@@ -116,7 +106,7 @@ async def get_user(
     summary="Update a user (superusers)",
     description="May also set `is_active`, `is_superuser`, `is_verified`. Deactivating a user "
     "or setting their password ends all their sessions.",
-    responses=_errors(400, 401, 403, 404, 409, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 422),
 )
 async def update_user(
     user_id: str,
@@ -139,7 +129,7 @@ async def update_user(
     "/{user_id}",
     summary="Delete a user (superusers)",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=_errors(401, 403, 404, 409),
+    responses=error_responses(401, 403, 404, 409),
 )
 async def delete_user(
     user_id: str,
