@@ -14,6 +14,8 @@ from fastapi.routing import APIRoute
 from modules.auth.container import AuthContainer
 from modules.auth.module import module as auth
 from modules.health.module import module as health
+from modules.items.container import ItemsContainer
+from modules.items.module import module as items
 from modules.users.container import UsersContainer
 from modules.users.module import module as users
 from shared.body_limit import BodySizeLimitMiddleware
@@ -29,7 +31,7 @@ from shared.request_telemetry import RequestTelemetryMiddleware
 from shared.settings import Settings, load_settings
 
 # Adding a module: create modules/<name>/module.py, then add it here (and its providers below).
-MODULES: tuple[Module, ...] = (health, users, auth)
+MODULES: tuple[Module, ...] = (health, users, auth, items)
 
 
 class AppContainer(containers.DeclarativeContainer):
@@ -52,6 +54,7 @@ class AppContainer(containers.DeclarativeContainer):
     )
     # The kernel's authentication slot (shared/auth.py), filled by the auth module.
     authenticator = auth.authenticator
+    items = providers.Container(ItemsContainer, settings=settings)
 
 
 def _operation_id(route: APIRoute) -> str:

@@ -1,0 +1,31 @@
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from shared.module import Module
+from shared.periodic import running_every
+
+from .router import router
+
+
+@asynccontextmanager
+async def lifespan(container: Any) -> AsyncIterator[None]:
+    async def purge_expired_idempotency_keys() -> int:
+        async with container.session_factory()() as session, session.begin():
+            purged: int = await container.items.idempotency_keys().purge(session)
+        return purged
+
+    async with running_every(
+        timedelta(hours=1), "purge_idempotency_keys", purge_expired_idempotency_keys
+    ):
+        yield
+
+
+module = Module(
+    name="items",
+    router=router,
+    wire=("modules.items.router",),
+    models="modules.items.models",
+    lifespan=lifespan,
+)

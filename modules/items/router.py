@@ -1,0 +1,177 @@
+import uuid
+from typing import Annotated
+
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi.responses import JSONResponse
+
+from modules.auth.public import CurrentUser
+from shared.db import SessionDep, UnitOfWork
+from shared.error_handlers import error_responses
+
+from .idempotency import IdempotencyKeys, StoredResponse, request_hash
+from .models import Item
+from .schemas import ItemCreate, ItemPage, ItemRead, ItemUpdate, Sort
+from .service import ItemsService, ListFilters
+
+router = APIRouter(prefix="/items", tags=["items"])
+
+ETAG = {
+    "ETag": {"description": 'The item\'s version, quoted: `"3"`.', "schema": {"type": "string"}}
+}
+LOCATION = {"Location": {"description": "The new item's URL.", "schema": {"type": "string"}}}
+
+
+@inject
+async def get_service(service: ItemsService = Depends(Provide["items.service"])) -> ItemsService:
+    return service
+
+
+@inject
+async def get_keys(
+    keys: IdempotencyKeys = Depends(Provide["items.idempotency_keys"]),
+) -> IdempotencyKeys:
+    return keys
+
+
+Service = Annotated[ItemsService, Depends(get_service)]
+Keys = Annotated[IdempotencyKeys, Depends(get_keys)]
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _expected_version(if_match: str | None) -> int | None:
+    """The version an If-Match names; None for no header or `*` (any version)."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    tag = if_match.strip().removeprefix("W/").strip('"')
+    return int(tag) if tag.isdigit() else -1  # -1 matches no version: 412
+
+
+def _item_response(body: dict[str, object], status_code: int = 200) -> JSONResponse:
+    response = JSONResponse(
+        body, status_code=status_code, headers={"ETag": _etag(int(str(body["version"])))}
+    )
+    if status_code == status.HTTP_201_CREATED:
+        response.headers["Location"] = f"/api/v1/items/{body['id']}"
+    return response
+
+
+def _read(item: Item) -> dict[str, object]:
+    return ItemRead.model_validate(item).model_dump(mode="json")
+
+
+@router.post(
+    "",
+    summary="Create an item",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ItemRead,
+    description="With an `Idempotency-Key`, replaying the same body within 24 h returns the "
+    "first response again and creates nothing; the same key with another body is 409.",
+    responses={
+        201: {"headers": ETAG | LOCATION, "description": "Created"},
+        **error_responses(401, 409, 422),
+    },
+)
+async def create_item(
+    body: ItemCreate,
+    user: CurrentUser,
+    service: Service,
+    keys: Keys,
+    session: UnitOfWork,
+    idempotency_key: Annotated[
+        str | None, Header(max_length=255, description="Makes retries of this create safe.")
+    ] = None,
+) -> JSONResponse:
+    if idempotency_key is None:
+        return _item_response(_read(await service.create(session, user, body)), 201)
+    stored = await keys.claim(
+        session, user.id, idempotency_key, request_hash(body.model_dump(mode="json"))
+    )
+    if stored is not None:
+        return _item_response(stored.body, 201)
+    created = _read(await service.create(session, user, body))
+    await keys.record(
+        session, user.id, idempotency_key, StoredResponse(uuid.UUID(str(created["id"])), created)
+    )
+    return _item_response(created, 201)
+
+
+@router.get(
+    "",
+    summary="List items",
+    description="Keyset pagination (stable while items are added or removed). Users see their "
+    "own items; superusers see all and may filter by `owner_id`. `q` matches title or "
+    "description, case-insensitively and literally.",
+    responses=error_responses(400, 401, 422),
+)
+async def list_items(
+    user: CurrentUser,
+    service: Service,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    tag: Annotated[str | None, Query(max_length=30)] = None,
+    sort: Sort = "-created_at",
+    owner_id: uuid.UUID | None = None,
+) -> ItemPage:
+    filters = ListFilters(q=q, tag=tag, owner_id=owner_id)
+    items, next_cursor = await service.list(
+        session, user, sort=sort, limit=limit, cursor=cursor, filters=filters
+    )
+    return ItemPage(data=[ItemRead.model_validate(item) for item in items], next_cursor=next_cursor)
+
+
+@router.get(
+    "/{item_id}",
+    summary="Get an item",
+    response_model=ItemRead,
+    responses={200: {"headers": ETAG, "description": "The item"}, **error_responses(401, 404)},
+)
+async def get_item(
+    item_id: str, user: CurrentUser, service: Service, session: SessionDep
+) -> JSONResponse:
+    return _item_response(_read(await service.get(session, user, item_id)))
+
+
+@router.patch(
+    "/{item_id}",
+    summary="Update an item",
+    response_model=ItemRead,
+    description="A partial update; `version` goes up by one. With `If-Match`, the update is "
+    "refused (412) unless the item is still at that version.",
+    responses={
+        200: {"headers": ETAG, "description": "The updated item"},
+        **error_responses(401, 404, 412, 422),
+    },
+)
+async def update_item(
+    item_id: str,
+    body: ItemUpdate,
+    user: CurrentUser,
+    service: Service,
+    session: UnitOfWork,
+    if_match: Annotated[
+        str | None, Header(description='The ETag last seen, e.g. `"3"`.', max_length=64)
+    ] = None,
+) -> JSONResponse:
+    item = await service.update(
+        session, user, item_id, body, expected_version=_expected_version(if_match)
+    )
+    return _item_response(_read(item))
+
+
+@router.delete(
+    "/{item_id}",
+    summary="Delete an item",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 404),
+)
+async def delete_item(
+    item_id: str, user: CurrentUser, service: Service, session: UnitOfWork
+) -> Response:
+    await service.delete(session, user, item_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,92 @@
+"""Item shapes and every validation rule of API.md."""
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    model_validator,
+)
+
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    Field(examples=["Espresso machine"]),
+]
+Description = Annotated[str | None, Field(max_length=2000, examples=["Barely used."])]
+# Numbers or strings in, a string with two places out ("12.50"): no float rounding anywhere.
+Price = Annotated[
+    Decimal,
+    Field(gt=0, max_digits=12, decimal_places=2, allow_inf_nan=False, examples=["12.50"]),
+    PlainSerializer(lambda price: f"{price:.2f}", return_type=str, when_used="json"),
+]
+Quantity = Annotated[int, Field(ge=0, le=10000, examples=[3])]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+
+
+def _unique(tags: list[str]) -> list[str]:
+    if len(set(tags)) != len(tags):
+        raise ValueError("tags must be unique")
+    return tags
+
+
+Tags = Annotated[
+    list[Tag], Field(max_length=10, examples=[["kitchen", "coffee"]]), AfterValidator(_unique)
+]
+Sort = Literal["created_at", "-created_at", "title", "-title", "price", "-price"]
+
+
+class ItemCreate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    title: Title
+    description: Description = None
+    price: Price
+    quantity: Quantity = 0
+    tags: Tags = []
+
+
+class ItemUpdate(BaseModel):
+    """A partial update: only the fields sent change. `description` may be set to null."""
+
+    title: Title | None = None
+    description: Description = None
+    price: Price | None = None
+    quantity: Quantity | None = None
+    tags: Tags | None = None
+
+    @model_validator(mode="after")
+    def _required_fields_are_not_null(self) -> Self:
+        for name in self.model_fields_set - {"description"}:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class ItemRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    title: str
+    description: str | None
+    price: Price
+    quantity: int
+    tags: list[str]
+    owner_id: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class ItemPage(BaseModel):
+    data: list[ItemRead]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )

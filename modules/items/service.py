@@ -1,0 +1,164 @@
+"""The items use cases. Every query carries the caller's visibility: their own items, or all
+of them for a superuser, so someone else's item reads exactly like a missing one."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
+
+from modules.users.public import User
+from shared.pagination import CursorCodec, InvalidCursor
+
+from .errors import ItemNotFound, VersionMismatch
+from .models import Item
+from .schemas import ItemCreate, ItemUpdate, Sort
+
+# How each sort key's value travels in a cursor, and comes back.
+_CURSOR_VALUE: dict[str, tuple[Any, Any]] = {
+    "created_at": (datetime.isoformat, datetime.fromisoformat),
+    "title": (str, str),
+    "price": (str, Decimal),
+}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _parse_id(item_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(item_id)
+    except ValueError:
+        raise ItemNotFound from None  # a malformed id is just an id nobody has
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilters:
+    q: str | None = None
+    tag: str | None = None
+    owner_id: uuid.UUID | None = None
+
+
+class ItemsService:
+    def __init__(self, cursors: CursorCodec) -> None:
+        self.cursors = cursors
+
+    @staticmethod
+    def _visible_to(query: SelectOfScalar[Item], user: User) -> SelectOfScalar[Item]:
+        return query if user.is_superuser else query.where(col(Item.owner_id) == user.id)
+
+    async def create(self, session: AsyncSession, user: User, data: ItemCreate) -> Item:
+        item = Item(**data.model_dump(), owner_id=user.id)
+        session.add(item)
+        await session.flush()
+        return item
+
+    async def get(self, session: AsyncSession, user: User, item_id: str) -> Item:
+        query = self._visible_to(select(Item).where(col(Item.id) == _parse_id(item_id)), user)
+        item = (await session.exec(query)).first()
+        if item is None:
+            raise ItemNotFound
+        return item
+
+    def list_query(
+        self,
+        user: User,
+        *,
+        sort: Sort,
+        limit: int,
+        cursor: str | None = None,
+        filters: ListFilters = ListFilters(),
+    ) -> SelectOfScalar[Item]:
+        """The SELECT behind a page (public so tests can EXPLAIN exactly what runs)."""
+        key = sort.removeprefix("-")
+        descending = sort.startswith("-")
+        column = getattr(Item, key)
+        query = self._visible_to(select(Item), user)
+        if filters.owner_id is not None:
+            query = query.where(col(Item.owner_id) == filters.owner_id)
+        if filters.q:
+            pattern = f"%{_escape_like(filters.q)}%"
+            query = query.where(
+                sa.or_(
+                    col(Item.title).ilike(pattern, escape="\\"),
+                    col(Item.description).ilike(pattern, escape="\\"),
+                )
+            )
+        if filters.tag:
+            query = query.where(col(Item.tags).contains([filters.tag]))
+        if cursor is not None:
+            value, last_id = self._position(sort, cursor)
+            after = sa.tuple_(column, col(Item.id))
+            query = query.where(
+                after < (value, last_id) if descending else after > (value, last_id)
+            )
+        order = (column.desc(), col(Item.id).desc()) if descending else (column, col(Item.id))
+        return query.order_by(*order).limit(limit + 1)
+
+    async def list(
+        self,
+        session: AsyncSession,
+        user: User,
+        *,
+        sort: Sort,
+        limit: int,
+        cursor: str | None,
+        filters: ListFilters,
+    ) -> tuple[list[Item], str | None]:
+        query = self.list_query(user, sort=sort, limit=limit, cursor=cursor, filters=filters)
+        items = list((await session.exec(query)).all())
+        if len(items) <= limit:
+            return items, None
+        last = items[limit - 1]
+        key = sort.removeprefix("-")
+        to_json = _CURSOR_VALUE[key][0]
+        return items[:limit], self.cursors.encode(sort, [to_json(getattr(last, key)), str(last.id)])
+
+    def _position(self, sort: Sort, cursor: str) -> tuple[Any, uuid.UUID]:
+        # Signed with the sort: a cursor of another ordering is refused like a tampered one.
+        position = self.cursors.decode(sort, cursor)
+        from_json = _CURSOR_VALUE[sort.removeprefix("-")][1]
+        try:
+            value, last_id = position
+            return from_json(value), uuid.UUID(last_id)
+        except (TypeError, ValueError, ArithmeticError):
+            raise InvalidCursor from None
+
+    async def update(
+        self,
+        session: AsyncSession,
+        user: User,
+        item_id: str,
+        changes: ItemUpdate,
+        *,
+        expected_version: int | None,
+    ) -> Item:
+        values = changes.model_dump(exclude_unset=True)
+        statement = (
+            sa.update(Item)
+            .where(col(Item.id) == _parse_id(item_id))
+            .values(**values, updated_at=datetime.now(UTC), version=col(Item.version) + 1)
+            .returning(Item)
+        )
+        if not user.is_superuser:
+            statement = statement.where(col(Item.owner_id) == user.id)
+        if expected_version is not None:
+            # In the same statement: of two updates made against one version, exactly one
+            # matches, whatever the timing.
+            statement = statement.where(col(Item.version) == expected_version)
+        updated: Item | None = (await session.exec(statement)).scalars().first()
+        if updated is None:
+            await self.get(session, user, item_id)  # 404 if it is not there (for this user)
+            raise VersionMismatch
+        return updated
+
+    async def delete(self, session: AsyncSession, user: User, item_id: str) -> None:
+        item = await self.get(session, user, item_id)
+        await session.delete(item)
+        await session.flush()
