@@ -18,12 +18,16 @@ import httpx
 import pytest
 from dependency_injector import providers
 from fastapi import FastAPI
+from fastapi_users.password import PasswordHelper
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.ext.asyncio import async_sessionmaker as sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from main import create_app
+from modules.users.passwords import PasswordHasher
 from shared.provisioning import create_database_if_missing, drop_database, upgrade_to_head
 from shared.settings import Settings
 from tests.accounts import Account, create_account, grant_superuser
@@ -110,6 +114,22 @@ def settings(database_url: URL, mailbox: Mailbox) -> Settings:
     return make_settings(database_url, mailbox)
 
 
+def cheap_password_hasher() -> PasswordHasher:
+    """The real Argon2 code path at minimal cost: the suite creates hundreds of accounts.
+    Production parameters are exercised by tests/users/test_passwords.py and tests/e2e."""
+    hasher = PasswordHasher()
+    hasher.helper = PasswordHelper(
+        PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
+    )
+    return hasher
+
+
+def build_app(settings: Settings) -> FastAPI:
+    app = create_app(settings)
+    app.state.container.users.password_hasher.override(providers.Object(cheap_password_hasher()))
+    return app
+
+
 def bind_to_connection(app: FastAPI, connection: AsyncConnection) -> None:
     """Make the app's sessions run inside the test's transaction."""
     factory = sessionmaker(
@@ -123,7 +143,7 @@ def bind_to_connection(app: FastAPI, connection: AsyncConnection) -> None:
 
 @pytest.fixture
 async def app(settings: Settings, connection: AsyncConnection) -> AsyncIterator[FastAPI]:
-    app = create_app(settings)
+    app = build_app(settings)
     bind_to_connection(app, connection)
     async with app.router.lifespan_context(app):
         yield app
@@ -153,7 +173,7 @@ def app_factory(database_url: URL, mailbox: Mailbox) -> Callable[..., FastAPI]:
     database kernel itself, of failures, and of other configurations."""
 
     def build(**overrides: Any) -> FastAPI:
-        return create_app(make_settings(database_url, mailbox, **overrides))
+        return build_app(make_settings(database_url, mailbox, **overrides))
 
     return build
 
