@@ -6,6 +6,7 @@ Reads use `SessionDep`; writes use `UnitOfWork`, which commits before the respon
 
 import socket
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -16,8 +17,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .settings import Settings
 
-# Named constraints keep autogenerate stable and migrations reversible. Set here, at import
-# of the kernel, which every entry point (main, migrations/env.py) imports before any model.
+# Named constraints keep autogenerate stable and migrations reversible. Set here, at import:
+# every models.py imports this module (for utcnow) before it defines a table.
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -31,6 +32,11 @@ _UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P")  # connection, resources, s
 _UNAVAILABLE_SQLSTATES = {"57014", "3D000"}  # statement timeout, database does not exist
 # Text PostgreSQL cannot store (a NUL character, say): the client's input, not our fault.
 _UNSTORABLE_TEXT_SQLSTATES = {"22021", "22P05"}
+
+
+def utcnow() -> datetime:
+    """The time rows are stamped with: timezone-aware UTC (columns are timestamptz)."""
+    return datetime.now(UTC)
 
 
 def make_engine(settings: Settings) -> AsyncEngine:

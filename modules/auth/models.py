@@ -5,14 +5,12 @@ foreign-key column (the users module owns that table), never by an ORM relations
 """
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from shared.db import utcnow
 
 
 def _timestamp() -> sa.DateTime:

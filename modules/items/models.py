@@ -1,15 +1,12 @@
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
+from shared.db import utcnow
 
 # Every list query walks one of these indexes: per owner (users) or global (superusers), in
 # created_at, title or price order, then id. Descending sorts read them backwards.

@@ -12,7 +12,9 @@ from fastapi_users_db_sqlalchemy import SQLAlchemyUserDatabase
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from .models import User, utcnow
+from shared.db import utcnow
+
+from .models import User
 
 
 class EmailTaken(Exception):

@@ -1,12 +1,10 @@
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from shared.db import utcnow
 
 
 class User(SQLModel, table=True):
