@@ -136,11 +136,7 @@ async def logout_all(caller: Caller, sessions: Sessions, session: UnitOfWork) ->
 async def forgot_password(
     body: EmailRequest, manager: UserManagerDep, session: UnitOfWork, request: Request
 ) -> Response:
-    try:
-        user = await manager.get_by_email(body.email)
-        await manager.forgot_password(user, request)
-    except (exceptions.UserNotExists, exceptions.UserInactive):
-        pass  # the same answer: no account enumeration
+    await manager.request_password_reset(body.email, request)
     return Response(status_code=status.HTTP_202_ACCEPTED)
 
 

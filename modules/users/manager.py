@@ -122,6 +122,14 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         )
         await self.on_after_forgot_password(user, token, request)
 
+    async def request_password_reset(self, email: str, request: Request | None = None) -> None:
+        """forgot_password by e-mail address, at the same cost whether or not an active
+        account has it: the time taken must not tell (the answer is always 202 too)."""
+        try:
+            await self.forgot_password(await self.get_by_email(email), request)
+        except (exceptions.UserNotExists, exceptions.UserInactive):
+            await self.hasher.hash(email)  # what the reset token's fingerprint costs
+
     async def reset_password(
         self, token: str, password: str, request: Request | None = None
     ) -> User:

@@ -54,6 +54,26 @@ async def test_register_login_and_a_failed_login_hash_off_the_event_loop(
     assert loop_thread not in recording.threads
 
 
+async def test_forgot_password_costs_one_hash_whether_or_not_the_account_exists(
+    app_factory: Callable[..., FastAPI], connection: AsyncConnection
+) -> None:
+    hasher = PasswordHasher()
+    recording = ThreadRecordingHelper()
+    hasher.helper = recording
+    app = app_factory()
+    bind_to_connection(app, connection)
+    email = new_email()
+    async with http_client(app) as client:
+        await client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
+        app.state.container.users.password_hasher.override(providers.Object(hasher))
+        for address in (email, new_email()):
+            recording.threads.clear()
+            response = await client.post("/api/v1/auth/forgot-password", json={"email": address})
+            assert response.status_code == 202
+            assert len(recording.threads) == 1, address  # existing and unknown alike
+        await app.state.container.email_outbox().drain()
+
+
 async def test_hashing_concurrency_is_bounded() -> None:
     hasher = PasswordHasher(max_concurrency=1)
     assert hasher.limiter.total_tokens == 1
