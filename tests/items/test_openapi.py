@@ -1,0 +1,45 @@
+"""The items routes document their headers and errors for API clients."""
+
+from typing import Any
+
+from fastapi import FastAPI
+
+
+def operation(app: FastAPI, path: str, method: str) -> dict[str, Any]:
+    found: dict[str, Any] = app.openapi()["paths"][path][method]
+    return found
+
+
+def header_parameters(op: dict[str, Any]) -> set[str]:
+    return {p["name"] for p in op.get("parameters", []) if p["in"] == "header"}
+
+
+def test_create_documents_idempotency_key_location_etag_and_errors(app: FastAPI) -> None:
+    create = operation(app, "/api/v1/items", "post")
+    assert header_parameters(create) == {"idempotency-key"}
+    responses = create["responses"]
+    assert set(responses["201"]["headers"]) == {"ETag", "Location"}
+    assert {"401", "409", "422"} <= set(responses)
+
+
+def test_single_item_routes_document_etag_if_match_and_errors(app: FastAPI) -> None:
+    get = operation(app, "/api/v1/items/{item_id}", "get")
+    patch = operation(app, "/api/v1/items/{item_id}", "patch")
+    assert set(get["responses"]["200"]["headers"]) == {"ETag"}
+    assert set(patch["responses"]["200"]["headers"]) == {"ETag"}
+    assert header_parameters(patch) == {"if-match"}
+    assert {"404", "412", "422"} <= set(patch["responses"])
+    assert {"401", "404"} <= set(operation(app, "/api/v1/items/{item_id}", "delete")["responses"])
+
+
+def test_list_documents_its_filters_and_the_cursor_error(app: FastAPI) -> None:
+    listing = operation(app, "/api/v1/items", "get")
+    assert {p["name"] for p in listing["parameters"]} == {
+        "limit",
+        "cursor",
+        "q",
+        "tag",
+        "sort",
+        "owner_id",
+    }
+    assert "400" in listing["responses"]
