@@ -42,12 +42,18 @@ def _etag(version: int) -> str:
     return f'"{version}"'
 
 
+NO_VERSION = -1  # matches no item: the update is refused with 412
+MAX_VERSION = 2**31 - 1  # the column is a 32-bit integer
+
+
 def _expected_version(if_match: str | None) -> int | None:
     """The version an If-Match names; None for no header or `*` (any version)."""
     if if_match is None or if_match.strip() == "*":
         return None
     tag = if_match.strip().removeprefix("W/").strip('"')
-    return int(tag) if tag.isdigit() else -1  # -1 matches no version: 412
+    if not (tag.isascii() and tag.isdigit()) or int(tag) > MAX_VERSION:
+        return NO_VERSION
+    return int(tag)
 
 
 def _item_response(body: dict[str, object], status_code: int = 200) -> JSONResponse:
