@@ -10,6 +10,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dependency_injector import containers, providers
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from modules.auth.container import AuthContainer
 from modules.auth.module import module as auth
@@ -99,12 +102,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
 
     install_error_handlers(app)
-    # Added innermost first: the request id wraps everything, then telemetry, then the
-    # catch-all 500, then the body limit.
+    # Added innermost first. From the outside in: the client's real address (X-Forwarded-For
+    # believed only from TRUSTED_PROXIES), the request id, telemetry, CORS and compression
+    # (so error responses get them too), the catch-all 500, the body limit.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.allowed_origins,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        # Bearer tokens, not cookies: no credentials mode.
+        expose_headers=["ETag", "Location", "X-Request-ID", "Retry-After"],
+    )
     app.add_middleware(RequestTelemetryMiddleware, metrics=container.request_metrics())
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
     for module in MODULES:
         app.include_router(module.router, prefix=module.prefix)

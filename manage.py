@@ -48,9 +48,9 @@ def serve(settings: Settings, *, reload: bool) -> None:
         reload=reload,
         log_config=None,  # our logging is configured already; keep uvicorn's lines in it
         access_log=False,  # the app logs one structured line per request itself
-        # Believe X-Forwarded-* only from TRUSTED_PROXIES (uvicorn's default trusts 127.0.0.1).
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=settings.trusted_proxies,
+        # The app reads X-Forwarded-For itself, from TRUSTED_PROXIES only (uvicorn's own
+        # handling would trust 127.0.0.1 by default).
+        proxy_headers=False,
     )
 
 

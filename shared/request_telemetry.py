@@ -58,8 +58,10 @@ class RequestTelemetryMiddleware:
             self.metrics.in_flight.dec()
             route = self._route_template(scope)
             self.metrics.observe(scope["method"], route, status, duration)
+            client = scope.get("client")
             access_logger.info(
                 "request",
+                client=client[0] if client else None,
                 method=scope["method"],
                 route=route,
                 path=scope["path"],

@@ -12,6 +12,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -215,14 +216,23 @@ class CapturedLogs(logging.Handler):
         return [line for line in self.lines if line.get("logger") == logger]
 
 
-@pytest.fixture
-def logs(app: FastAPI) -> Iterator[CapturedLogs]:
-    """What the app logs during the test (test settings log JSON)."""
+@contextmanager
+def capture_logs() -> Iterator[CapturedLogs]:
+    """What the most recently built app logs (building an app configures logging anew)."""
     root = logging.getLogger()
     captured = CapturedLogs(root.handlers[0].formatter)
     root.addHandler(captured)
-    yield captured
-    root.removeHandler(captured)
+    try:
+        yield captured
+    finally:
+        root.removeHandler(captured)
+
+
+@pytest.fixture
+def logs(app: FastAPI) -> Iterator[CapturedLogs]:
+    """What the `app` fixture's app logs during the test (test settings log JSON)."""
+    with capture_logs() as captured:
+        yield captured
 
 
 def pytest_report_header(config: pytest.Config) -> str:

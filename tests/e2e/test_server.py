@@ -62,11 +62,15 @@ async def test_the_server_logs_one_json_line_per_request_with_its_id(
     server: RunningServer,
 ) -> None:
     async with httpx.AsyncClient(base_url=server.base_url) as client:
-        await client.get("/health", headers={"X-Request-ID": "e2e-line"})
+        # From 127.0.0.1, which uvicorn would trust by default: TRUSTED_PROXIES is empty here.
+        await client.get(
+            "/health", headers={"X-Request-ID": "e2e-line", "X-Forwarded-For": "203.0.113.7"}
+        )
     await asyncio.sleep(0.2)  # let the line reach the log file
     lines = [line for line in server.output().splitlines() if '"e2e-line"' in line]
     assert len(lines) == 1
     assert '"logger": "app.access"' in lines[0] and '"route": "/health"' in lines[0]
+    assert '"client": "127.0.0.1"' in lines[0]  # the spoofed address was not believed
 
 
 async def test_sigterm_stops_the_server_cleanly(postgres: PostgresServer, tmp_path: Path) -> None:
