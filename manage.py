@@ -21,6 +21,7 @@ from shared.provisioning import create_database_if_missing, upgrade_to_head
 from shared.settings import Settings, load_settings
 
 logger = structlog.get_logger("manage")
+GRACEFUL_SHUTDOWN_SECONDS = 20
 
 
 def migrate(settings: Settings) -> None:
@@ -51,6 +52,10 @@ def serve(settings: Settings, *, reload: bool) -> None:
         # The app reads X-Forwarded-For itself, from TRUSTED_PROXIES only (uvicorn's own
         # handling would trust 127.0.0.1 by default).
         proxy_headers=False,
+        # On SIGTERM: stop accepting, let in-flight requests finish (at most this long),
+        # then run the app's shutdown (engine disposed) and exit 0.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_keep_alive=5,
     )
 
 
