@@ -9,7 +9,7 @@ RUN := $(UV) run --locked
 M ?=
 m ?=
 
-.PHONY: help install run dev test lint fmt migrate migration superuser
+.PHONY: help install run dev test lint fmt migrate migration superuser up down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,11 +34,14 @@ dev: .venv/.installed ## as run, with auto-reload
 test: .venv/.installed ## the whole suite on real PostgreSQL; M=<module> for one module
 	$(RUN) pytest $(if $(M),tests/$(M))
 
-lint: .venv/.installed ## ruff (lint + format check), mypy, import contracts
+lint: .venv/.installed ## ruff, mypy, import contracts, Dockerfile, compose and CI schemas
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 	$(RUN) lint-imports
+	$(RUN) hadolint Dockerfile
+	$(RUN) check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
+	$(RUN) check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 
 fmt: .venv/.installed ## ruff format + safe fixes
 	$(RUN) ruff format .
@@ -55,3 +58,9 @@ migration: .venv/.installed ## autogenerate a migration: make migration m="add i
 superuser: .venv/.installed ## create a superuser: make superuser EMAIL=you@example.com PASSWORD=...
 	@test -n "$(EMAIL)" -a -n "$(PASSWORD)" || { echo 'usage: make superuser EMAIL=… PASSWORD=…'; exit 2; }
 	SUPERUSER_PASSWORD='$(PASSWORD)' $(RUN) python manage.py create-superuser --email '$(EMAIL)'
+
+up: ## the whole stack with docker compose (API, migration job, PostgreSQL, Redis)
+	docker compose up --build --detach
+
+down: ## stop the stack (the database volume is kept)
+	docker compose down

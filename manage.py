@@ -31,8 +31,9 @@ def migrate(settings: Settings) -> None:
     logger.info("database_migrated", database=settings.database.database)
 
 
-def serve(settings: Settings, *, reload: bool) -> None:
-    migrate(settings)
+def serve(settings: Settings, *, reload: bool, skip_migrations: bool) -> None:
+    if not skip_migrations:
+        migrate(settings)
     base = f"http://{settings.host}:{settings.port}"
     if settings.docs_enabled:
         print(f"API docs: {base}/docs (ReDoc: {base}/redoc)", flush=True)
@@ -89,6 +90,11 @@ def main() -> None:
         "serve", help="create and migrate the database if needed, then serve the API"
     )
     serve_parser.add_argument("--reload", action="store_true", help="restart on code changes")
+    serve_parser.add_argument(
+        "--skip-migrations",
+        action="store_true",
+        help="serve as is (a separate job migrates, as in compose.yaml)",
+    )
     commands.add_parser("migrate", help="create the database if missing, then migrate to head")
     superuser_parser = commands.add_parser(
         "create-superuser", help="create a verified superuser (never overwrites an account)"
@@ -102,7 +108,7 @@ def main() -> None:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     if args.command == "serve":
-        serve(settings, reload=args.reload)
+        serve(settings, reload=args.reload, skip_migrations=args.skip_migrations)
     elif args.command == "create-superuser":
         password = args.password or os.environ.get("SUPERUSER_PASSWORD")
         if not password:

@@ -34,7 +34,9 @@ class RunningServer:
         return await asyncio.to_thread(self.process.wait, STOP_TIMEOUT_SECONDS)
 
 
-async def start_server(database_url: str, log: Path, **env: str) -> RunningServer:
+async def start_server(
+    database_url: str, log: Path, python: str = sys.executable, **env: str
+) -> RunningServer:
     """`python manage.py serve` (what `make run` runs after installing), on a free port."""
     port = closed_port()
     environment = {
@@ -47,7 +49,7 @@ async def start_server(database_url: str, log: Path, **env: str) -> RunningServe
     }
     with log.open("wb") as output:
         process = subprocess.Popen(  # noqa: ASYNC220 (starts the server, does not wait)
-            [sys.executable, "manage.py", "serve"],
+            [python, "manage.py", "serve"],
             cwd=ROOT,
             env=environment,
             stdout=output,
