@@ -63,4 +63,4 @@ up: ## the whole stack with docker compose (API, migration job, PostgreSQL, Redi
 	docker compose up --build --detach
 
 down: ## stop the stack (the database volume is kept)
-	docker compose down
+	SECRET_KEY="$${SECRET_KEY:-not-needed-to-stop-the-stack}" docker compose down
