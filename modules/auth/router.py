@@ -174,15 +174,7 @@ async def reset_password(
 async def request_verify_token(
     body: EmailRequest, manager: UserManagerDep, session: UnitOfWork, request: Request
 ) -> Response:
-    try:
-        user = await manager.get_by_email(body.email)
-        await manager.request_verify(user, request)
-    except (
-        exceptions.UserNotExists,
-        exceptions.UserInactive,
-        exceptions.UserAlreadyVerified,
-    ):
-        pass
+    await manager.request_verification(body.email, request)
     return Response(status_code=status.HTTP_202_ACCEPTED)
 
 

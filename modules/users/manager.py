@@ -6,6 +6,7 @@ overrides below are those methods with the hashing awaited in worker threads
 that keeps login timing from revealing which accounts exist.
 """
 
+import contextlib
 import uuid
 from typing import Any
 
@@ -129,6 +130,14 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
             await self.forgot_password(await self.get_by_email(email), request)
         except (exceptions.UserNotExists, exceptions.UserInactive):
             await self.hasher.hash(email)  # what the reset token's fingerprint costs
+
+    async def request_verification(self, email: str, request: Request | None = None) -> None:
+        """request_verify by e-mail address; silent when there is nothing to verify (no such
+        account, inactive, already verified): the answer must not tell which."""
+        with contextlib.suppress(
+            exceptions.UserNotExists, exceptions.UserInactive, exceptions.UserAlreadyVerified
+        ):
+            await self.request_verify(await self.get_by_email(email), request)
 
     async def reset_password(
         self, token: str, password: str, request: Request | None = None
