@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from .errors import BadRequest
+from .settings import Settings
 
 _SIGNATURE_BYTES = 16
 
@@ -25,6 +26,10 @@ class InvalidCursor(BadRequest):
 class CursorCodec:
     def __init__(self, secret: str) -> None:
         self._key = hashlib.sha256(b"cursor:" + secret.encode()).digest()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "CursorCodec":
+        return cls(settings.secret_key.get_secret_value())
 
     def _sign(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES]

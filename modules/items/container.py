@@ -7,12 +7,10 @@ from .idempotency import IdempotencyKeys
 from .service import ItemsService
 
 
-def _cursor_codec(settings: Settings) -> CursorCodec:
-    return CursorCodec(settings.secret_key.get_secret_value())
-
-
 class ItemsContainer(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
-    service = providers.Singleton(ItemsService, providers.Singleton(_cursor_codec, settings))
+    service = providers.Singleton(
+        ItemsService, providers.Singleton(CursorCodec.from_settings, settings)
+    )
     idempotency_keys = providers.Singleton(IdempotencyKeys)

@@ -9,10 +9,6 @@ from .ports import AccountMailer, SessionRevoker
 from .service import UsersService
 
 
-def _cursor_codec(settings: Settings) -> CursorCodec:
-    return CursorCodec(settings.secret_key.get_secret_value())
-
-
 class UsersContainer(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     # Ports, bound by the root container (implemented by the auth module).
@@ -28,4 +24,6 @@ class UsersContainer(containers.DeclarativeContainer):
         session_revoker=session_revoker,
         mailer=account_mailer,
     )
-    service = providers.Singleton(UsersService, providers.Factory(_cursor_codec, settings))
+    service = providers.Singleton(
+        UsersService, providers.Singleton(CursorCodec.from_settings, settings)
+    )
