@@ -25,7 +25,6 @@ def upgrade() -> None:
         sa.Column("owner_id", sa.Uuid(), nullable=False),
         sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
         sa.Column("request_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("item_id", sa.Uuid(), nullable=True),
         sa.Column("response", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(

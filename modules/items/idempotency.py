@@ -9,7 +9,6 @@ the first request fails, its reservation rolls back with it and the key is free 
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,12 +23,6 @@ from .models import IdempotencyKey
 KEY_LIFETIME = timedelta(hours=24)
 
 
-@dataclass(frozen=True, slots=True)
-class StoredResponse:
-    item_id: uuid.UUID
-    body: dict[str, Any]
-
-
 def request_hash(body: dict[str, Any]) -> str:
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -38,8 +31,8 @@ def request_hash(body: dict[str, Any]) -> str:
 class IdempotencyKeys:
     async def claim(
         self, session: AsyncSession, owner_id: uuid.UUID, key: str, body_hash: str
-    ) -> StoredResponse | None:
-        """None: the key is ours, go ahead. Otherwise the response to replay."""
+    ) -> dict[str, Any] | None:
+        """None: the key is ours, go ahead. Otherwise the response body to replay."""
         now = datetime.now(UTC)
         scope = (col(IdempotencyKey.owner_id) == owner_id, col(IdempotencyKey.key) == key)
         # An expired key starts afresh.
@@ -59,21 +52,21 @@ class IdempotencyKeys:
         seen = (await session.exec(select(IdempotencyKey).where(*scope))).one()
         if seen.request_hash != body_hash:
             raise IdempotencyKeyReused
-        if seen.item_id is None or seen.response is None:  # written in the same transaction
+        if seen.response is None:  # recorded in the transaction that reserved the key
             raise RuntimeError(f"idempotency key {key!r} was committed without its response")
-        return StoredResponse(seen.item_id, seen.response)
+        return seen.response
 
     async def record(
         self,
         session: AsyncSession,
         owner_id: uuid.UUID,
         key: str,
-        response: StoredResponse,
+        response: dict[str, Any],
     ) -> None:
         await session.exec(
             sa.update(IdempotencyKey)
             .where(col(IdempotencyKey.owner_id) == owner_id, col(IdempotencyKey.key) == key)
-            .values(item_id=response.item_id, response=response.body)
+            .values(response=response)
         )
 
     async def purge(self, session: AsyncSession) -> int:

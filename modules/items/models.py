@@ -58,7 +58,7 @@ class IdempotencyKey(SQLModel, table=True):
     )
     key: str = Field(max_length=255, primary_key=True)
     request_hash: str = Field(max_length=64)
-    item_id: uuid.UUID | None = None
+    # The first response's body (the item, with its id), replayed as is.
     response: dict[str, object] | None = Field(default=None, sa_type=JSONB)
     created_at: datetime = Field(
         default_factory=utcnow, sa_type=sa.DateTime(timezone=True), index=True

@@ -1,5 +1,5 @@
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, Header, Query, Response, status
@@ -9,7 +9,7 @@ from modules.auth.public import CurrentUser
 from shared.db import SessionDep, UnitOfWork
 from shared.error_handlers import error_responses
 
-from .idempotency import IdempotencyKeys, StoredResponse, request_hash
+from .idempotency import IdempotencyKeys, request_hash
 from .models import Item
 from .schemas import ItemCreate, ItemPage, ItemRead, ItemUpdate, Sort
 from .service import ItemsService, ListFilters
@@ -38,10 +38,6 @@ Service = Annotated[ItemsService, Depends(get_service)]
 Keys = Annotated[IdempotencyKeys, Depends(get_keys)]
 
 
-def _etag(version: int) -> str:
-    return f'"{version}"'
-
-
 NO_VERSION = -1  # matches no item: the update is refused with 412
 MAX_VERSION = 2**31 - 1  # the column is a 32-bit integer
 
@@ -56,16 +52,15 @@ def _expected_version(if_match: str | None) -> int | None:
     return int(tag)
 
 
-def _item_response(body: dict[str, object], status_code: int = 200) -> JSONResponse:
-    response = JSONResponse(
-        body, status_code=status_code, headers={"ETag": _etag(int(str(body["version"])))}
-    )
+def _item_response(body: dict[str, Any], status_code: int = 200) -> JSONResponse:
+    """One item, with its version as ETag (and its URL as Location when just created)."""
+    response = JSONResponse(body, status_code=status_code, headers={"ETag": f'"{body["version"]}"'})
     if status_code == status.HTTP_201_CREATED:
         response.headers["Location"] = f"/api/v1/items/{body['id']}"
     return response
 
 
-def _read(item: Item) -> dict[str, object]:
+def _read(item: Item) -> dict[str, Any]:
     return ItemRead.model_validate(item).model_dump(mode="json")
 
 
@@ -97,11 +92,9 @@ async def create_item(
         session, user.id, idempotency_key, request_hash(body.model_dump(mode="json"))
     )
     if stored is not None:
-        return _item_response(stored.body, 201)
+        return _item_response(stored, 201)
     created = _read(await service.create(session, user, body))
-    await keys.record(
-        session, user.id, idempotency_key, StoredResponse(uuid.UUID(str(created["id"])), created)
-    )
+    await keys.record(session, user.id, idempotency_key, created)
     return _item_response(created, 201)
 
 
