@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -12,8 +12,9 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
-    model_validator,
 )
+
+from shared.partial_update import PartialUpdate
 
 Title = Annotated[
     str,
@@ -53,21 +54,16 @@ class ItemCreate(BaseModel):
     tags: Tags = []
 
 
-class ItemUpdate(BaseModel):
+class ItemUpdate(PartialUpdate):
     """A partial update: only the fields sent change. `description` may be set to null."""
+
+    nullable = frozenset({"description"})
 
     title: Title | None = None
     description: Description = None
     price: Price | None = None
     quantity: Quantity | None = None
     tags: Tags | None = None
-
-    @model_validator(mode="after")
-    def _required_fields_are_not_null(self) -> Self:
-        for name in self.model_fields_set - {"description"}:
-            if getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
 
 
 class ItemRead(BaseModel):

@@ -25,7 +25,6 @@ from .ports import AccountMailer, SessionRevoker
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
-NULLABLE_FIELDS = {"full_name"}
 
 
 class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
@@ -163,8 +162,6 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
     async def _update(self, user: User, update_dict: dict[str, Any]) -> User:
         validated: dict[str, Any] = {}
         for field, value in update_dict.items():
-            if value is None and field not in NULLABLE_FIELDS:
-                continue  # an explicit null for a required field means "leave it as it is"
             if field == "email" and value.lower() == user.email.lower():
                 validated["email"] = value  # the same address, spelled differently
             elif field == "email":

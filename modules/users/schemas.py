@@ -4,6 +4,8 @@ from datetime import datetime
 from fastapi_users import schemas
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from shared.partial_update import PartialUpdate
+
 FullName = Field(default=None, max_length=100, examples=["Ada Lovelace"])
 
 
@@ -29,8 +31,10 @@ class UserCreate(schemas.BaseUserCreate):
     full_name: str | None = FullName
 
 
-class UserSelfUpdate(BaseModel):
+class UserSelfUpdate(PartialUpdate):
     """PATCH /users/me: privilege fields are not accepted (and ignored if sent)."""
+
+    nullable = frozenset({"full_name", "current_password"})
 
     email: EmailStr | None = None
     full_name: str | None = FullName
@@ -40,8 +44,10 @@ class UserSelfUpdate(BaseModel):
     )
 
 
-class UserAdminUpdate(schemas.BaseUserUpdate):
+class UserAdminUpdate(schemas.BaseUserUpdate, PartialUpdate):
     """PATCH /users/{id} by a superuser: may also set the privilege fields."""
+
+    nullable = frozenset({"full_name"})
 
     full_name: str | None = FullName
 

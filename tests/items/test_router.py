@@ -151,6 +151,7 @@ async def test_patch_can_clear_the_description_but_not_required_fields(
     for field in ("title", "price", "quantity", "tags"):
         response = await client.patch(url, headers=alice.headers, json={field: None})
         assert response.status_code == 422, field
+        assert [f["loc"] for f in error_of(response)["fields"]] == [f"body.{field}"]
 
 
 async def test_patch_with_the_current_version_succeeds(

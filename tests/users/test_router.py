@@ -1,6 +1,7 @@
 """Every row of API.md's Users table, through HTTP on real PostgreSQL."""
 
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -11,6 +12,11 @@ from tests.accounts import PASSWORD, Account, bearer, create_account, login, reg
 
 ME = "/api/v1/users/me"
 USERS = "/api/v1/users"
+
+
+def error_of(response: httpx.Response) -> dict[str, Any]:
+    error: dict[str, Any] = response.json()["error"]
+    return error
 
 
 def error_code(response: httpx.Response) -> str:
@@ -116,21 +122,29 @@ async def test_patch_me_password_ends_every_other_session_but_the_callers(
     await login(client, alice.email, "a-new-secret")
 
 
-async def test_explicit_nulls_leave_required_fields_unchanged(
+async def test_null_clears_the_full_name_and_is_refused_for_required_fields(
     client: httpx.AsyncClient, alice: Account, admin: Account
 ) -> None:
-    response = await client.patch(
-        ME, headers=alice.headers, json={"email": None, "password": None, "full_name": None}
-    )
-    assert response.status_code == 200
-    assert (response.json()["email"], response.json()["full_name"]) == (alice.email, None)
-    response = await client.patch(
+    await client.patch(ME, headers=alice.headers, json={"full_name": "Alice"})
+    cleared = await client.patch(ME, headers=alice.headers, json={"full_name": None})
+    assert (cleared.status_code, cleared.json()["full_name"]) == (200, None)
+
+    refused = await client.patch(ME, headers=alice.headers, json={"email": None, "password": None})
+    assert refused.status_code == 422
+    assert {f["loc"] for f in error_of(refused)["fields"]} == {"body.email", "body.password"}
+    refused = await client.patch(
         f"{USERS}/{alice.id}",
         headers=admin.headers,
         json={"is_active": None, "is_superuser": None, "email": None},
     )
-    assert response.status_code == 200
-    assert (response.json()["is_active"], response.json()["email"]) == (True, alice.email)
+    assert refused.status_code == 422
+    assert {f["loc"] for f in error_of(refused)["fields"]} == {
+        "body.is_active",
+        "body.is_superuser",
+        "body.email",
+    }
+    unchanged = (await client.get(ME, headers=alice.headers)).json()
+    assert (unchanged["email"], unchanged["is_active"]) == (alice.email, True)
 
 
 async def test_patch_me_malformed_is_422(client: httpx.AsyncClient, alice: Account) -> None:
