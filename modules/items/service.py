@@ -159,6 +159,12 @@ class ItemsService:
         return updated
 
     async def delete(self, session: AsyncSession, user: User, item_id: str) -> None:
-        item = await self.get(session, user, item_id)
-        await session.delete(item)
-        await session.flush()
+        # One statement, visibility included: a missing and someone else's item alike match
+        # no row.
+        statement = (
+            sa.delete(Item).where(col(Item.id) == _parse_id(item_id)).returning(col(Item.id))
+        )
+        if not user.is_superuser:
+            statement = statement.where(col(Item.owner_id) == user.id)
+        if (await session.exec(statement)).first() is None:
+            raise ItemNotFound
