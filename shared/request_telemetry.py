@@ -35,7 +35,10 @@ class RequestTelemetryMiddleware:
                 for context in iter_route_contexts(scope["app"].routes)
             }
             template = self._templates.get(id(route))
-        return template or str(getattr(route, "path", UNMATCHED_ROUTE))
+            if template is None:  # not in the table (a mount, say): remember the fallback
+                template = str(getattr(route, "path", UNMATCHED_ROUTE))
+                self._templates[id(route)] = template
+        return template
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
