@@ -99,7 +99,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={500: {"model": ErrorEnvelope, "description": "Unexpected failure"}},
     )
     app.state.container = container
-    app.state.settings = settings
 
     install_error_handlers(app)
     # Added innermost first. From the outside in: the client's real address (X-Forwarded-For

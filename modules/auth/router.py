@@ -10,6 +10,7 @@ from modules.users.public import UserCreate, UserManagerDep, UserRead
 from shared.auth import Identity, authenticate
 from shared.db import UnitOfWork
 from shared.error_handlers import error_response, error_responses
+from shared.settings import Settings
 
 from .errors import (
     LoginBadCredentials,
@@ -67,17 +68,19 @@ async def register(
     "Swagger's Authorize button works.",
     responses=error_responses(400, 422),
 )
+@inject
 async def login(
     credentials: Annotated[OAuth2PasswordRequestForm, Depends()],
     manager: UserManagerDep,
     sessions: Sessions,
     session: UnitOfWork,
     request: Request,
+    settings: Settings = Depends(Provide["settings"]),
 ) -> TokenPair:
     user = await manager.authenticate(credentials)
     if user is None or not user.is_active:
         raise LoginBadCredentials
-    if request.app.state.settings.require_verified_login and not user.is_verified:
+    if settings.require_verified_login and not user.is_verified:
         raise LoginUserNotVerified
     tokens = await sessions.open(session, user.id)
     await manager.on_after_login(user, request)
