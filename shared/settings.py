@@ -6,11 +6,11 @@ stderr naming the variable and a non-zero exit, never a traceback.
 
 import ipaddress
 import json
-import re
 import sys
 from functools import cached_property
 from typing import Annotated, Any, Literal, Self
 
+import limits
 from pydantic import (
     AnyHttpUrl,
     Field,
@@ -24,7 +24,6 @@ from sqlalchemy.engine import URL, make_url
 
 # Committed on purpose so `make run` works out of the box; production refuses it.
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"  # noqa: S105
-RATE_LIMIT_PATTERN = re.compile(r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*$")
 
 
 def _split_list(value: Any) -> Any:
@@ -145,8 +144,14 @@ class Settings(BaseSettings):
     @field_validator("rate_limit_default", "rate_limit_login", "rate_limit_sensitive")
     @classmethod
     def _rate_limit_syntax(cls, value: str) -> str:
-        if not RATE_LIMIT_PATTERN.match(value):
-            raise ValueError(f"{value!r} is not a rate such as '10/minute'")
+        # Parsed the way slowapi will parse it: slowapi itself would only log a bad rate and
+        # leave the route unlimited.
+        try:
+            rates = limits.parse_many(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate such as '10/minute'") from None
+        if any(rate.amount < 1 for rate in rates):
+            raise ValueError(f"{value!r} allows no request at all")
         return value.strip()
 
     @model_validator(mode="after")

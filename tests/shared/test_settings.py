@@ -109,6 +109,8 @@ def test_trusted_proxies_must_be_ip_addresses_or_networks() -> None:
         ({"db_statement_timeout_ms": 0}, "DB_STATEMENT_TIMEOUT_MS"),
         ({"port": 70000}, "PORT"),
         ({"rate_limit_login": "ten per minute"}, "RATE_LIMIT_LOGIN"),
+        ({"rate_limit_default": "10/fortnight"}, "RATE_LIMIT_DEFAULT"),
+        ({"rate_limit_sensitive": "0/minute"}, "RATE_LIMIT_SENSITIVE"),
         ({"redis_url": "http://127.0.0.1:6379"}, "REDIS_URL"),
         ({"log_level": "LOUD"}, "LOG_LEVEL"),
         ({"email_backend": "smtp"}, "SMTP_HOST"),
