@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from dependency_injector import containers, providers
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -24,10 +24,16 @@ from modules.users.module import module as users
 from shared.body_limit import BodySizeLimitMiddleware
 from shared.db import make_engine, make_session_factory
 from shared.email import EmailOutbox, make_email_sender
-from shared.error_handlers import ErrorEnvelope, UnhandledErrorMiddleware, install_error_handlers
+from shared.error_handlers import (
+    ErrorEnvelope,
+    UnhandledErrorMiddleware,
+    error_responses,
+    install_error_handlers,
+)
 from shared.logs import configure_logging
 from shared.metrics import RequestMetrics, make_metrics_registry
 from shared.module import Module
+from shared.rate_limit import RateLimitHeadersMiddleware, RateLimits, enforce_rate_limit
 from shared.redis_client import make_redis
 from shared.request_id import RequestIdMiddleware
 from shared.request_telemetry import RequestTelemetryMiddleware
@@ -58,6 +64,10 @@ class AppContainer(containers.DeclarativeContainer):
     # The kernel's authentication slot (shared/auth.py), filled by the auth module.
     authenticator = auth.authenticator
     items = providers.Container(ItemsContainer, settings=settings)
+    # Counts requests by the user id of a valid access token (else by address).
+    rate_limits = providers.Singleton(
+        RateLimits, settings, token_owner=auth.access_tokens.provided.owner
+    )
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -103,8 +113,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Added innermost first. From the outside in: the client's real address (X-Forwarded-For
     # believed only from TRUSTED_PROXIES), the request id, telemetry, CORS and compression
-    # (so error responses get them too), the catch-all 500, the body limit.
+    # (so error responses get them too), the catch-all 500, the rate-limit headers, the body
+    # limit.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(
@@ -113,12 +125,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["*"],
         allow_headers=["*"],
         # Bearer tokens, not cookies: no credentials mode.
-        expose_headers=["ETag", "Location", "X-Request-ID", "Retry-After"],
+        expose_headers=[
+            "ETag",
+            "Location",
+            "X-Request-ID",
+            "Retry-After",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+        ],
     )
     app.add_middleware(RequestTelemetryMiddleware, metrics=container.request_metrics())
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
     for module in MODULES:
-        app.include_router(module.router, prefix=module.prefix)
+        if module.rate_limited and settings.rate_limit_enabled:
+            app.include_router(
+                module.router,
+                prefix=module.prefix,
+                dependencies=[Depends(enforce_rate_limit)],
+                responses=error_responses(429),
+            )
+        else:
+            app.include_router(module.router, prefix=module.prefix)
     return app

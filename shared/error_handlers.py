@@ -71,6 +71,7 @@ _DESCRIPTIONS = {
     412: "Precondition failed",
     413: "Request body too large",
     422: "Validation error (`error.fields` lists each problem)",
+    429: "Rate limited: `Retry-After` says how many seconds to wait",
 }
 
 

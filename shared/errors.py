@@ -58,6 +58,12 @@ class PreconditionFailed(AppError):
     detail = "Precondition failed"
 
 
+class RateLimited(AppError):
+    status_code = 429
+    code = "RATE_LIMITED"
+    detail = "Too many requests: retry after the number of seconds in Retry-After"
+
+
 class ServiceUnavailable(AppError):
     status_code = 503
     code = "SERVICE_UNAVAILABLE"

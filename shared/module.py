@@ -19,4 +19,6 @@ class Module:
     # Where the router is mounted: the versioned API, or "" for probes at the root.
     prefix: str = "/api/v1"
     # Start-up and shutdown work: entered in the app's lifespan, given the root container.
+    # Whether its routes count against the client's rate limits (the probes do not).
+    rate_limited: bool = True
     lifespan: Callable[[Any], AbstractAsyncContextManager[None]] | None = None

@@ -91,9 +91,13 @@ SECRET = "test-secret-key-that-is-at-least-32-characters"
 
 
 def make_settings(url: URL, mailbox: Mailbox | None = None, **overrides: Any) -> Settings:
-    """Settings for a test app: no .env, no Redis, mail to the test SMTP server."""
+    """Settings for a test app: no .env, no Redis, mail to the test SMTP server, rate limits
+    counted but out of reach (tests/shared/test_rate_limit.py sets its own)."""
     values: dict[str, Any] = {
         "environment": "test",
+        "rate_limit_default": "1000000/minute",
+        "rate_limit_login": "1000000/minute",
+        "rate_limit_sensitive": "1000000/minute",
         "secret_key": SECRET,
         "database_url": url.render_as_string(hide_password=False),
         "redis_url": None,

@@ -10,6 +10,7 @@ from modules.users.public import UserCreate, UserManagerDep, UserRead
 from shared.auth import Identity, authenticate
 from shared.db import UnitOfWork
 from shared.error_handlers import error_response, error_responses
+from shared.rate_limit import stricter_limit
 from shared.settings import Settings
 
 from .errors import (
@@ -49,6 +50,7 @@ Sessions = Annotated[SessionService, Depends(get_sessions)]
     "`is_active` and `is_verified` are ignored.",
     responses=error_responses(400, 409, 422),
 )
+@stricter_limit("sensitive")
 async def register(
     body: UserCreate, manager: UserManagerDep, session: UnitOfWork, request: Request
 ) -> UserRead:
@@ -68,6 +70,7 @@ async def register(
     "Swagger's Authorize button works.",
     responses=error_responses(400, 422),
 )
+@stricter_limit("login")
 @inject
 async def login(
     credentials: Annotated[OAuth2PasswordRequestForm, Depends()],
@@ -136,6 +139,7 @@ async def logout_all(caller: Caller, sessions: Sessions, session: UnitOfWork) ->
     response_class=Response,
     responses={202: {"description": "Accepted (no body)"}, **error_responses(422)},
 )
+@stricter_limit("sensitive")
 async def forgot_password(
     body: EmailRequest, manager: UserManagerDep, session: UnitOfWork, request: Request
 ) -> Response:
@@ -174,6 +178,7 @@ async def reset_password(
     response_class=Response,
     responses={202: {"description": "Accepted (no body)"}, **error_responses(422)},
 )
+@stricter_limit("sensitive")
 async def request_verify_token(
     body: EmailRequest, manager: UserManagerDep, session: UnitOfWork, request: Request
 ) -> Response:

@@ -2,4 +2,11 @@ from shared.module import Module
 
 from .router import router
 
-module = Module(name="health", router=router, wire=("modules.health.router",), prefix="")
+module = Module(
+    name="health",
+    router=router,
+    wire=("modules.health.router",),
+    prefix="",
+    # Load balancers and Prometheus poll these from few addresses, often.
+    rate_limited=False,
+)
