@@ -25,13 +25,24 @@ class RequestMetrics:
             ["method", "route"],
             registry=registry,
         )
+        # Bounded: methods × route templates (unknown paths share one) × statuses.
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.in_flight = Gauge(
             "http_requests_in_flight", "Requests being served right now.", registry=registry
         )
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        # labels() validates and locks on every call; the children are looked up once each.
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+        requests, latency = children
+        requests.inc()
+        latency.observe(seconds)
 
 
 class DatabasePoolCollector(Collector):
