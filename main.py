@@ -105,6 +105,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc" if settings.docs_enabled else None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
         generate_unique_id_function=_operation_id,
+        # Metrics are Prometheus (shared/metrics.py). FastAPI's own OpenTelemetry hooks would
+        # look for configured providers on every request; turn them on here to use them.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         # Every route may answer with the envelope; routes declare their specific errors.
         responses={500: {"model": ErrorEnvelope, "description": "Unexpected failure"}},
     )
@@ -119,22 +122,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.allowed_origins,
-        allow_methods=["*"],
-        allow_headers=["*"],
-        # Bearer tokens, not cookies: no credentials mode.
-        expose_headers=[
-            "ETag",
-            "Location",
-            "X-Request-ID",
-            "Retry-After",
-            "X-RateLimit-Limit",
-            "X-RateLimit-Remaining",
-            "X-RateLimit-Reset",
-        ],
-    )
+    if settings.allowed_origins:  # no origin allowed: no CORS headers to add, ever
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            # Bearer tokens, not cookies: no credentials mode.
+            expose_headers=[
+                "ETag",
+                "Location",
+                "X-Request-ID",
+                "Retry-After",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset",
+            ],
+        )
     app.add_middleware(RequestTelemetryMiddleware, metrics=container.request_metrics())
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
