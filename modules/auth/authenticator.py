@@ -4,7 +4,7 @@ One query does it all (user joined with session), so a logout, a password reset 
 deactivation stops the user's access tokens at once, at no extra round trip.
 """
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -13,6 +13,19 @@ from shared.auth import Identity
 
 from .models import AuthSession
 from .tokens import AccessTokens
+
+# Built once, bound per request: building a SELECT costs more CPU than running this one.
+_LIVE_SESSION_USER = (
+    select(User)
+    .join(AuthSession, col(AuthSession.user_id) == col(User.id))
+    .where(
+        col(User.id) == bindparam("user_id"),
+        col(User.is_active),
+        col(AuthSession.id) == bindparam("session_id"),
+        col(AuthSession.revoked_at).is_(None),
+        col(AuthSession.expires_at) > func.now(),
+    )
+)
 
 
 class SessionTokenAuthenticator:
@@ -23,16 +36,7 @@ class SessionTokenAuthenticator:
         claims = self.access_tokens.read(token)
         if claims is None:
             return None
-        result = await session.exec(
-            select(User)
-            .join(AuthSession, col(AuthSession.user_id) == col(User.id))
-            .where(
-                col(User.id) == claims.user_id,
-                col(User.is_active),
-                col(AuthSession.id) == claims.session_id,
-                col(AuthSession.revoked_at).is_(None),
-                col(AuthSession.expires_at) > func.now(),
-            )
-        )
+        params = {"user_id": claims.user_id, "session_id": claims.session_id}
+        result = await session.exec(_LIVE_SESSION_USER, params=params)
         user = result.first()
         return Identity(user=user, session_id=claims.session_id) if user else None

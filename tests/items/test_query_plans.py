@@ -61,10 +61,12 @@ async def fill(connection: AsyncConnection) -> list[uuid.UUID]:
     return owners
 
 
-async def plan(connection: AsyncConnection, query: Any) -> str:
+async def plan(connection: AsyncConnection, query: tuple[Any, dict[str, Any]]) -> str:
     """EXPLAIN the statement as the app runs it: same SQL, same typed bind parameters."""
-    compiled = query.compile(dialect=connection.dialect)
-    parameters = [compiled.params[name] for name in compiled.positiontup]
+    statement, params = query
+    compiled = statement.compile(dialect=connection.dialect)
+    values = compiled.construct_params(params)
+    parameters = [values[name] for name in compiled.positiontup]
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
     rows = await driver.fetch(f"EXPLAIN {compiled.string}", *parameters)
