@@ -1,5 +1,6 @@
 """Every way an access token can be wrong is a 401 in the envelope with WWW-Authenticate."""
 
+import asyncio
 import base64
 import json
 import uuid
@@ -84,6 +85,17 @@ async def test_another_algorithm_is_refused(client: httpx.AsyncClient, alice: Ac
 async def test_an_expired_token_is_refused(client: httpx.AsyncClient, alice: Account) -> None:
     past = datetime.now(UTC) - timedelta(minutes=1)
     token = forge(claims_of(alice) | {"iat": past - timedelta(minutes=15), "exp": past})
+    assert_unauthorized(await client.get(ME, headers=bearer(token)))
+
+
+async def test_a_token_that_worked_is_refused_once_it_expires(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    """Verified tokens are remembered (modules/auth/tokens.py), never past their expiry."""
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    token = forge(claims_of(alice) | {"exp": expires})
+    assert (await client.get(ME, headers=bearer(token))).status_code == 200
+    await asyncio.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.1)
     assert_unauthorized(await client.get(ME, headers=bearer(token)))
 
 
