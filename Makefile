@@ -9,7 +9,7 @@ RUN := $(UV) run --locked
 M ?=
 m ?=
 
-.PHONY: help install run dev test lint fmt migrate migration superuser up down
+.PHONY: help install run dev test lint fmt migrate migration superuser bench up down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,6 +58,10 @@ migration: .venv/.installed ## autogenerate a migration: make migration m="add i
 superuser: .venv/.installed ## create a superuser: make superuser EMAIL=you@example.com PASSWORD=...
 	@test -n "$(EMAIL)" -a -n "$(PASSWORD)" || { echo 'usage: make superuser EMAIL=… PASSWORD=…'; exit 2; }
 	SUPERUSER_PASSWORD='$(PASSWORD)' $(RUN) python manage.py create-superuser --email '$(EMAIL)'
+
+bench: .venv/.installed ## load benchmark against a bare-stack reference (SMOKE=1: 2 s runs)
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: sudo apt-get install wrk (Debian/Ubuntu) or brew install wrk"; exit 2; }
+	$(RUN) python -m bench.run $(if $(SMOKE),--smoke)
 
 up: ## the whole stack with docker compose (API, migration job, PostgreSQL, Redis)
 	docker compose up --build --detach

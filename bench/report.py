@@ -1,0 +1,116 @@
+"""The figures as a Markdown table, and the issue's targets checked against them."""
+
+from dataclasses import dataclass
+
+from .load import Run
+
+TARGET_WORKERS, TARGET_CONNECTIONS = 1, 32
+MIN_RATE_RATIO = 0.5
+MAX_P99_RATIO = 3.0
+MAX_STORM_P99_MS = 50.0
+
+
+@dataclass(frozen=True)
+class Row:
+    endpoint: str
+    workers: int
+    connections: int
+    service: Run
+    reference: Run
+
+    @property
+    def rate_ratio(self) -> float:
+        return self.service.rate / self.reference.rate if self.reference.rate else 0.0
+
+    @property
+    def p99_ratio(self) -> float:
+        return self.service.p99_us / self.reference.p99_us if self.reference.p99_us else 0.0
+
+    @property
+    def errors(self) -> int:
+        return sum(run.non_2xx + run.socket_errors for run in (self.service, self.reference))
+
+
+@dataclass(frozen=True)
+class Storm:
+    workers: int
+    alone: Run
+    during: Run
+    logins: Run
+
+    @property
+    def errors(self) -> int:
+        return sum(
+            run.non_2xx + run.socket_errors for run in (self.alone, self.during, self.logins)
+        )
+
+
+def _ms(microseconds: int) -> str:
+    return f"{microseconds / 1000:.1f}"
+
+
+def render(rows: list[Row], storms: list[Storm], plan: str) -> str:
+    lines = [
+        f"Service against the bare-stack reference ({plan}).",
+        "",
+        "| endpoint | workers | conns | req/s | ref req/s | ratio | p50 ms (ref) "
+        "| p99 ms (ref) | p99 ratio | non-2xx | socket errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        service, reference = row.service, row.reference
+        lines.append(
+            f"| `{row.endpoint}` | {row.workers} | {row.connections} "
+            f"| {service.rate:,.0f} | {reference.rate:,.0f} | **{row.rate_ratio:.2f}×** "
+            f"| {_ms(service.p50_us)} ({_ms(reference.p50_us)}) "
+            f"| {_ms(service.p99_us)} ({_ms(reference.p99_us)}) | {row.p99_ratio:.2f}× "
+            f"| {service.non_2xx} ({reference.non_2xx}) "
+            f"| {service.socket_errors} ({reference.socket_errors}) |"
+        )
+    lines += [
+        "",
+        "Login storm: `GET /health` from 4 connections, alone and while 16 connections log in "
+        "non-stop (service only).",
+        "",
+        "| workers | /health p50 / p99 ms alone | during the storm | logins/s | login p99 ms "
+        "| non-2xx | socket errors |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for storm in storms:
+        runs = (storm.alone, storm.during, storm.logins)
+        lines.append(
+            f"| {storm.workers} | {_ms(storm.alone.p50_us)} / {_ms(storm.alone.p99_us)} "
+            f"| {_ms(storm.during.p50_us)} / **{_ms(storm.during.p99_us)}** "
+            f"| {storm.logins.rate:.1f} | {_ms(storm.logins.p99_us)} "
+            f"| {sum(run.non_2xx for run in runs)} | {sum(run.socket_errors for run in runs)} |"
+        )
+    return "\n".join(lines)
+
+
+def verdicts(rows: list[Row], storms: list[Storm]) -> str:
+    """The issue's targets (1 worker, 32 connections), each met or not."""
+    checks: list[tuple[str, bool]] = []
+    for row in rows:
+        if (row.workers, row.connections) != (TARGET_WORKERS, TARGET_CONNECTIONS):
+            continue
+        checks.append(
+            (f"{row.endpoint}: req/s ≥ {MIN_RATE_RATIO}× reference ({row.rate_ratio:.2f}×)",
+             row.rate_ratio >= MIN_RATE_RATIO)
+        )  # fmt: skip
+        if row.endpoint != "GET /health":
+            checks.append(
+                (f"{row.endpoint}: p99 ≤ {MAX_P99_RATIO:g}× reference ({row.p99_ratio:.2f}×)",
+                 row.p99_ratio <= MAX_P99_RATIO)
+            )  # fmt: skip
+    for storm in storms:
+        if storm.workers == TARGET_WORKERS:
+            p99 = storm.during.p99_us / 1000
+            checks.append(
+                (f"login storm: /health p99 ≤ {MAX_STORM_P99_MS:g} ms ({p99:.1f} ms)",
+                 p99 <= MAX_STORM_P99_MS)
+            )  # fmt: skip
+    errors = sum(row.errors for row in rows) + sum(storm.errors for storm in storms)
+    checks.append((f"no non-2xx response, no socket error ({errors} in all)", errors == 0))
+    lines = ["Targets (1 worker, 32 connections):", ""]
+    lines += [f"- [{'x' if met else ' '}] {text}" for text, met in checks]
+    return "\n".join(lines)

@@ -1,0 +1,199 @@
+"""`make bench`: the service against the bare-stack reference, in one run, on this machine.
+
+    uv run python -m bench.run [--smoke]
+
+Creates its own database, seeds one user with 10,000 items, starts the service as in
+production and the reference (bench/reference.py) side by side, then drives each with wrk on
+127.0.0.1, one after the other, endpoint by endpoint. Prints a Markdown table and writes it,
+with every raw wrk output, under bench/results/<time>/. Exits 1 if any run saw a non-2xx
+response or a socket error. See bench/README.md for how to read the figures.
+"""
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from sqlalchemy.engine import make_url
+
+from shared.provisioning import drop_database
+
+from .database import plain_dsn, recreate, seed_items
+from .load import INSTALL_HINT, Run, Scenario, Wrk, finish
+from .report import Row, Storm, render, verdicts
+from .servers import ROOT, free_port, reference_command, service_command, serving
+
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/modulith_bench"
+PASSWORD = "bench-password-1234"
+STORM_CONNECTIONS = 16
+PROBE_CONNECTIONS = 4
+
+
+@dataclass(frozen=True)
+class Plan:
+    workers: tuple[int, ...]
+    connections: tuple[int, ...]
+    seconds: float
+    warmup_seconds: float
+
+
+FULL = Plan(workers=(1, 2), connections=(32, 64), seconds=15, warmup_seconds=2)
+SMOKE = Plan(workers=(1,), connections=(32,), seconds=2, warmup_seconds=1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="2 s per run, 1 worker, 32 conns")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit(INSTALL_HINT)
+    plan = SMOKE if args.smoke else FULL
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + ("-smoke" if args.smoke else "")
+    results = ROOT / "bench" / "results" / stamp
+    results.mkdir(parents=True)
+
+    rows, storms = Benchmark(plan, results).run()
+    table = render(rows, storms, plan_text(plan))
+    checks = verdicts(rows, storms)
+    (results / "results.md").write_text(table + "\n" + checks + "\n")
+    print(table + "\n" + checks)
+    print(f"\nRaw wrk output and this table: {results.relative_to(ROOT)}/")
+    failed = [row for row in rows if row.errors] + [storm for storm in storms if storm.errors]
+    if failed:
+        sys.exit(f"{len(failed)} run(s) had non-2xx responses or socket errors")
+
+
+def plan_text(plan: Plan) -> str:
+    return (
+        f"wrk, 1 thread, {plan.seconds:g} s per run after {plan.warmup_seconds:g} s of warm-up; "
+        f"{os.cpu_count()} cores shared by the server(s) and wrk"
+    )
+
+
+class Benchmark:
+    def __init__(self, plan: Plan, results: Path) -> None:
+        self.plan = plan
+        self.results = results
+        self.wrk = Wrk()
+        self.database_url = make_url(os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
+        self.ids_file = results / "item_ids.txt"
+        self.email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
+        self.owner_id: str | None = None
+
+    def run(self) -> tuple[list[Row], list[Storm]]:
+        asyncio.run(recreate(self.database_url))
+        try:
+            return self._run_all()
+        finally:
+            asyncio.run(drop_database(self.database_url))
+
+    def _run_all(self) -> tuple[list[Row], list[Storm]]:
+        rows: list[Row] = []
+        storms: list[Storm] = []
+        for workers in self.plan.workers:
+            service_port, reference_port = free_port(), free_port()
+            database_url = self.database_url.render_as_string(hide_password=False)
+            command, environment = service_command(database_url, workers, service_port)
+            log = self.results / f"service-w{workers}.log"
+            with serving("service", command, environment, service_port, log) as service:
+                token = self._account(service)
+                command, environment = reference_command(
+                    plain_dsn(self.database_url), str(self.owner_id), workers, reference_port
+                )
+                log = self.results / f"reference-w{workers}.log"
+                with serving("reference", command, environment, reference_port, log) as ref:
+                    for scenario in self._scenarios(token):
+                        for connections in self.plan.connections:
+                            rows.append(self._compare(scenario, workers, connections, service, ref))
+                storms.append(self._login_storm(service, workers))
+        return rows, storms
+
+    def _account(self, service: str) -> str:
+        """Registers the user and seeds its items (first time), then logs in."""
+        with httpx.Client(base_url=service, timeout=30) as client:
+            if self.owner_id is None:
+                response = client.post(
+                    "/api/v1/auth/register", json={"email": self.email, "password": PASSWORD}
+                )
+                response.raise_for_status()
+                self.owner_id = response.json()["id"]
+                owner = uuid.UUID(str(self.owner_id))
+                asyncio.run(seed_items(self.database_url, owner, self.ids_file))
+            response = client.post(
+                "/api/v1/auth/jwt/login", data={"username": self.email, "password": PASSWORD}
+            )
+            response.raise_for_status()
+            return str(response.json()["access_token"])
+
+    def _scenarios(self, token: str) -> list[Scenario]:
+        item = '{"title": "Bench item", "price": "9.99", "quantity": 1, "tags": ["bench"]}'
+        return [
+            Scenario("GET /health", "GET", "/health"),
+            Scenario("GET /api/v1/items?limit=20", "GET", "/api/v1/items?limit=20", token=token),
+            Scenario(
+                "GET /api/v1/items/{id}",
+                "GET",
+                "/api/v1/items",
+                token=token,
+                ids_file=self.ids_file,
+            ),
+            Scenario(
+                "POST /api/v1/items",
+                "POST",
+                "/api/v1/items",
+                body=item,
+                content_type="application/json",
+                token=token,
+            ),
+        ]
+
+    def _compare(
+        self, scenario: Scenario, workers: int, connections: int, service: str, reference: str
+    ) -> Row:
+        """The service, then the reference, back to back, so both see the same machine."""
+        figures: dict[str, Run] = {}
+        for name, base_url in (("service", service), ("reference", reference)):
+            self.wrk.run(
+                base_url, scenario, connections=connections, seconds=self.plan.warmup_seconds
+            )
+            run = self.wrk.run(
+                base_url, scenario, connections=connections, seconds=self.plan.seconds
+            )
+            slug = scenario.name.split("?")[0].replace("/", "_").replace(" ", "").strip("_")
+            (self.results / f"{name}-{slug}-w{workers}-c{connections}.txt").write_text(run.raw)
+            figures[name] = run
+        return Row(scenario.name, workers, connections, figures["service"], figures["reference"])
+
+    def _login_storm(self, service: str, workers: int) -> Storm:
+        """/health latency alone, then while STORM_CONNECTIONS clients log in non-stop."""
+        health = Scenario("GET /health", "GET", "/health")
+        seconds = self.plan.seconds
+        alone = self.wrk.run(service, health, connections=PROBE_CONNECTIONS, seconds=seconds)
+        login = Scenario(
+            "POST /api/v1/auth/jwt/login",
+            "POST",
+            "/api/v1/auth/jwt/login",
+            body=f"username={self.email}&password={PASSWORD}",
+            content_type="application/x-www-form-urlencoded",
+        )
+        storm: subprocess.Popen[str] = self.wrk.start(
+            service, login, connections=STORM_CONNECTIONS, seconds=seconds + 2
+        )
+        time.sleep(1)  # the storm is on
+        during = self.wrk.run(service, health, connections=PROBE_CONNECTIONS, seconds=seconds)
+        logins = finish(storm)
+        for name, run in (("alone", alone), ("during", during), ("logins", logins)):
+            (self.results / f"storm-{name}-w{workers}.txt").write_text(run.raw)
+        return Storm(workers, alone, during, logins)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""The two servers under load: the service as `make run` starts it in production, and the
+reference. Both on 127.0.0.1 only, each on a free port, stopped with SIGTERM."""
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 30
+# The limiter still counts every request (its cost is part of the figures); the budget is out
+# of reach, since one user and one address send everything.
+OUT_OF_REACH = "1000000000/minute"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def service_command(database_url: str, workers: int, port: int) -> tuple[list[str], dict[str, str]]:
+    environment = {
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "DATABASE_URL": database_url,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WORKERS": str(workers),
+        "LOG_LEVEL": "WARNING",  # the access line is INFO: access log off
+        "REDIS_URL": "",
+        "RATE_LIMIT_DEFAULT": OUT_OF_REACH,
+        "RATE_LIMIT_LOGIN": OUT_OF_REACH,
+        "RATE_LIMIT_SENSITIVE": OUT_OF_REACH,
+    }
+    return [sys.executable, "manage.py", "serve", "--skip-migrations"], environment
+
+
+def reference_command(
+    dsn: str, owner_id: str, workers: int, port: int
+) -> tuple[list[str], dict[str, str]]:
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory", "bench.reference:create_app",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    return command, {"REFERENCE_DSN": dsn, "REFERENCE_OWNER_ID": owner_id}
+
+
+@contextmanager
+def serving(
+    name: str, command: list[str], environment: dict[str, str], port: int, log: Path
+) -> Iterator[str]:
+    """Runs the server until the block ends; yields its base URL once /health answers."""
+    base_url = f"http://127.0.0.1:{port}"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **environment},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_until_healthy(name, process, base_url, log)
+        yield base_url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_healthy(name: str, process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{name} did not answer /health within {START_TIMEOUT_SECONDS}s")
