@@ -57,6 +57,10 @@ def serve(settings: Settings, *, reload: bool, skip_migrations: bool) -> None:
         # then run the app's shutdown (engine disposed) and exit 0.
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         timeout_keep_alive=5,
+        # The supervisor restarts a worker that does not answer its ping within this. Each
+        # worker imports the app first (about 4 s of CPU on a small machine), so n workers
+        # starting together on 2 cores need well over uvicorn's default of 5 s.
+        timeout_worker_healthcheck=30,
     )
 
 
