@@ -2,6 +2,7 @@
 limits, proxies, counters shared through the real Redis, and Redis failing."""
 
 import asyncio
+import gc
 import os
 import time
 import uuid
@@ -229,7 +230,7 @@ async def test_a_wedged_redis_neither_hangs_requests_nor_blocks_the_event_loop(
     limited: OpenClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A long storage timeout makes a blocked loop impossible to miss.
-    monkeypatch.setattr(shared.rate_limit, "STORAGE_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(shared.rate_limit, "STORAGE_TIMEOUT_SECONDS", 1.0)
     longest_stall = 0.0
 
     async def measure_stalls() -> None:
@@ -242,15 +243,21 @@ async def test_a_wedged_redis_neither_hangs_requests_nor_blocks_the_event_loop(
     async with silent_server() as redis_port:
         settings = {"redis_url": f"redis://127.0.0.1:{redis_port}/0"}
         async with limited(rate_limit_default="2/minute", **settings) as client:
-            ticker = asyncio.create_task(measure_stalls())
-            await asyncio.sleep(0.02)  # the ticker is running
-            started = time.monotonic()
-            answers = [await client.get(ITEMS) for _ in range(3)]
-            elapsed = time.monotonic() - started
-            ticker.cancel()
+            # A full collection in a process that ran the whole suite can pause for long too.
+            gc.collect()
+            gc.disable()
+            try:
+                ticker = asyncio.create_task(measure_stalls())
+                await asyncio.sleep(0.02)  # the ticker is running
+                started = time.monotonic()
+                answers = [await client.get(ITEMS) for _ in range(3)]
+                elapsed = time.monotonic() - started
+                ticker.cancel()
+            finally:
+                gc.enable()
 
     assert [r.status_code for r in answers] == [401, 401, 429]
-    # One wait for the silent Redis (0.5 s), then in-memory counters.
-    assert elapsed < 2.5
+    # One wait for the silent Redis (1 s), then in-memory counters.
+    assert elapsed < 3
     # The wait happened in a worker thread: the loop kept running meanwhile.
-    assert longest_stall < 0.25
+    assert longest_stall < 0.5
