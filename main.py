@@ -33,6 +33,7 @@ from shared.error_handlers import (
 from shared.logs import configure_logging
 from shared.metrics import RequestMetrics, make_metrics_registry
 from shared.module import Module
+from shared.provided import check_provided
 from shared.rate_limit import RateLimitHeadersMiddleware, RateLimits, enforce_rate_limit
 from shared.redis_client import make_redis
 from shared.request_id import RequestIdMiddleware
@@ -81,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     container = AppContainer(settings=providers.Object(settings))
     container.check_dependencies()
-    container.wire(modules=[name for m in MODULES for name in m.wire], warn_unresolved=True)
+    check_provided(container)  # every Depends(provided("…")) names a provider
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -12,8 +12,6 @@ from fastapi import APIRouter
 class Module:
     name: str
     router: APIRouter
-    # Modules whose handlers use `Provide[...]` markers: wired to the root container.
-    wire: tuple[str, ...] = ()
     # Dotted path of the module's SQLModel tables, imported by migrations/env.py.
     models: str | None = None
     # Where the router is mounted: the versioned API, or "" for probes at the root.

@@ -1,17 +1,22 @@
-"""The composition root: the app builds, wiring is complete, every route is documented."""
+"""The composition root: the app builds, every dependency resolves, every route is documented."""
 
+import inspect
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.security import OAuth2PasswordRequestForm
 
+import shared.provided
 from main import MODULES
+from shared.provided import provided
 from tests.conftest import http_client
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +36,39 @@ def test_every_module_is_registered_once_with_a_router() -> None:
     names = [module.name for module in MODULES]
     assert len(names) == len(set(names))
     assert "health" in names
+
+
+def test_a_dependency_naming_no_provider_stops_start_up(
+    app_factory: Callable[..., FastAPI], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shared.provided, "_PATHS", set(shared.provided._PATHS))
+    provided("items.no_such_service")
+    with pytest.raises(LookupError, match=r"items\.no_such_service"):
+        app_factory()
+
+
+def test_no_dependency_of_a_route_runs_in_the_thread_pool(app: FastAPI) -> None:
+    """FastAPI runs a dependency that is a plain callable in its thread pool: a thread hop per
+    request (dependency-injector's Provide markers are such callables). Only the login form,
+    a class, is let through: Argon2 dwarfs the hop."""
+
+    def sync_calls(dependant: Dependant) -> Iterator[str]:
+        for sub in dependant.dependencies:
+            call = sub.call
+            if call is None or call is OAuth2PasswordRequestForm:
+                continue
+            # A function or class as it is; an instance (a security scheme) by its __call__.
+            target = (
+                call if inspect.isroutine(call) or inspect.isclass(call) else type(call).__call__
+            )
+            if not (inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target)):
+                yield getattr(call, "__qualname__", repr(call))
+            yield from sync_calls(sub)
+
+    offenders = {
+        f"{path}: {name}" for path, route in api_routes(app) for name in sync_calls(route.dependant)
+    }
+    assert not offenders
 
 
 def api_routes(app: FastAPI) -> list[tuple[str, APIRoute]]:

@@ -26,7 +26,6 @@ async def lifespan(container: Any) -> AsyncIterator[None]:
 module = Module(
     name="auth",
     router=router,
-    wire=("modules.auth.router",),
     models="modules.auth.models",
     lifespan=lifespan,
 )

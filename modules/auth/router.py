@@ -1,6 +1,5 @@
 from typing import Annotated
 
-from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
@@ -10,6 +9,7 @@ from modules.users.public import UserCreate, UserManagerDep, UserRead
 from shared.auth import Identity, authenticate
 from shared.db import UnitOfWork
 from shared.error_handlers import error_response, error_responses
+from shared.provided import provided
 from shared.rate_limit import stricter_limit
 from shared.settings import Settings
 
@@ -32,14 +32,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 Caller = Annotated[Identity, Depends(authenticate)]
 
 
-@inject
-async def get_sessions(
-    sessions: SessionService = Depends(Provide["auth.sessions"]),
-) -> SessionService:
-    return sessions
-
-
-Sessions = Annotated[SessionService, Depends(get_sessions)]
+Sessions = Annotated[SessionService, Depends(provided("auth.sessions"))]
 
 
 @router.post(
@@ -71,14 +64,13 @@ async def register(
     responses=error_responses(400, 422),
 )
 @stricter_limit("login")
-@inject
 async def login(
     credentials: Annotated[OAuth2PasswordRequestForm, Depends()],
     manager: UserManagerDep,
     sessions: Sessions,
     session: UnitOfWork,
     request: Request,
-    settings: Settings = Depends(Provide["settings"]),
+    settings: Annotated[Settings, Depends(provided("settings"))],
 ) -> TokenPair:
     user = await manager.authenticate(credentials)
     if user is None or not user.is_active:

@@ -5,7 +5,6 @@ from .router import router
 module = Module(
     name="health",
     router=router,
-    wire=("modules.health.router",),
     prefix="",
     # Load balancers and Prometheus poll these from few addresses, often.
     rate_limited=False,

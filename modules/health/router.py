@@ -2,10 +2,9 @@
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import structlog
-from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.error_handlers import ErrorBody
 from shared.errors import ServiceUnavailable
+from shared.provided import provided
 from shared.request_id import request_id_var
 
 # A probe that answers late is as good as down; load balancers poll often.
@@ -68,11 +68,10 @@ async def get_health() -> Liveness:
     responses={503: {"model": Readiness, "description": "A dependency failed its check"}},
     response_model_exclude_none=True,
 )
-@inject
 async def get_ready(
     response: Response,
-    engine: AsyncEngine = Depends(Provide["engine"]),
-    redis: Redis | None = Depends(Provide["redis"]),
+    engine: Annotated[AsyncEngine, Depends(provided("engine"))],
+    redis: Annotated[Redis | None, Depends(provided("redis"))],
 ) -> Readiness:
     probes: dict[str, Awaitable[Any]] = {"database": _ping_database(engine)}
     if redis is not None:
@@ -102,8 +101,7 @@ async def get_ready(
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
-@inject
 async def get_metrics(
-    registry: CollectorRegistry = Depends(Provide["metrics_registry"]),
+    registry: Annotated[CollectorRegistry, Depends(provided("metrics_registry"))],
 ) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

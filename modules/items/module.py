@@ -25,7 +25,6 @@ async def lifespan(container: Any) -> AsyncIterator[None]:
 module = Module(
     name="items",
     router=router,
-    wire=("modules.items.router",),
     models="modules.items.models",
     lifespan=lifespan,
 )

@@ -1,13 +1,13 @@
 import uuid
 from typing import Annotated, Any
 
-from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from modules.auth.public import CurrentUser
 from shared.db import SessionDep, UnitOfWork
 from shared.error_handlers import error_responses
+from shared.provided import provided
 
 from .idempotency import IdempotencyKeys, request_hash
 from .models import Item
@@ -22,20 +22,8 @@ ETAG = {
 LOCATION = {"Location": {"description": "The new item's URL.", "schema": {"type": "string"}}}
 
 
-@inject
-async def get_service(service: ItemsService = Depends(Provide["items.service"])) -> ItemsService:
-    return service
-
-
-@inject
-async def get_keys(
-    keys: IdempotencyKeys = Depends(Provide["items.idempotency_keys"]),
-) -> IdempotencyKeys:
-    return keys
-
-
-Service = Annotated[ItemsService, Depends(get_service)]
-Keys = Annotated[IdempotencyKeys, Depends(get_keys)]
+Service = Annotated[ItemsService, Depends(provided("items.service"))]
+Keys = Annotated[IdempotencyKeys, Depends(provided("items.idempotency_keys"))]
 
 
 NO_VERSION = -1  # matches no item: the update is refused with 412

@@ -1,33 +1,28 @@
-"""FastAPI dependencies of the users module (wired to the root container)."""
+"""FastAPI dependencies of the users module (resolved from the root container)."""
 
 from collections.abc import Callable
 from typing import Annotated
 
-from dependency_injector.wiring import Provide, Provider, inject
 from fastapi import Depends
 
 from shared.auth import Identity, authenticate
 from shared.db import SessionDep
 from shared.errors import Forbidden
+from shared.provided import provided
 
 from .database import UserDatabase
 from .manager import UserManager
 from .service import UsersService
 
 
-@inject
 async def get_user_manager(
     session: SessionDep,
-    make_manager: Callable[[UserDatabase], UserManager] = Depends(Provider["users.user_manager"]),
+    # `.provider`: the factory itself, called here with the request's session.
+    make_manager: Callable[[UserDatabase], UserManager] = Depends(
+        provided("users.user_manager.provider")
+    ),
 ) -> UserManager:
     return make_manager(UserDatabase(session))
-
-
-@inject
-async def get_users_service(
-    service: UsersService = Depends(Provide["users.service"]),
-) -> UsersService:
-    return service
 
 
 async def _superuser(identity: Annotated[Identity, Depends(authenticate)]) -> Identity:
@@ -37,7 +32,7 @@ async def _superuser(identity: Annotated[Identity, Depends(authenticate)]) -> Id
 
 
 UserManagerDep = Annotated[UserManager, Depends(get_user_manager)]
-UsersServiceDep = Annotated[UsersService, Depends(get_users_service)]
+UsersServiceDep = Annotated[UsersService, Depends(provided("users.service"))]
 # The users module cannot import the auth module (auth builds on users): it takes the caller
 # from the kernel's authentication slot, which auth fills.
 Caller = Annotated[Identity, Depends(authenticate)]

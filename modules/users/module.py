@@ -24,7 +24,6 @@ async def lifespan(container: Any) -> AsyncIterator[None]:
 module = Module(
     name="users",
     router=router,
-    wire=("modules.users.dependencies",),
     models="modules.users.models",
     lifespan=lifespan,
 )
