@@ -1,0 +1,198 @@
+"""Where a request's CPU goes: the service's layers measured in one process, no HTTP.
+
+    uv run python -m bench.breakdown
+
+On a database of its own (the benchmark's name + `_breakdown`: created, seeded, dropped),
+with 16 requests in flight:
+CPU time of this process per request (time.process_time, so other processes on the machine
+and the database server's own work do not count) for
+1. the two queries of `GET /api/v1/items/{id}` (authenticate, then the item) on a bare
+   asyncpg pool,
+2. the same two statements through an SQLAlchemy AsyncSession, as the service runs them,
+3. the whole app (`create_app()`, production settings) answering `GET /api/v1/items/{id}`,
+4. the whole app answering `GET /health`;
+then a cProfile of (3), its own time summed by package.
+"""
+
+import asyncio
+import collections
+import cProfile
+import os
+import pstats
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import URL, make_url
+
+from shared.provisioning import drop_database
+
+from .database import plain_dsn, recreate, seed_items
+from .run import DEFAULT_DATABASE_URL
+
+IN_FLIGHT = 16
+REQUESTS = 1_600
+SECRET = "breakdown-secret-key-of-at-least-32-characters"
+
+AUTHENTICATE = (
+    "SELECT u.* FROM users u JOIN auth_sessions s ON s.user_id = u.id WHERE u.id = $1"
+    " AND u.is_active AND s.id = $2 AND s.revoked_at IS NULL AND s.expires_at > now()"
+)
+ITEM = "SELECT * FROM items WHERE id = $1 AND owner_id = $2"
+
+
+async def cpu_per_call(call: Callable[[], Awaitable[Any]]) -> float:
+    """Microseconds of this process's CPU per call, IN_FLIGHT calls at a time."""
+
+    async def client() -> None:
+        for _ in range(REQUESTS // IN_FLIGHT):
+            await call()
+
+    for _ in range(100):  # warm caches, pools and prepared statements
+        await call()
+    started = time.process_time()
+    await asyncio.gather(*(client() for _ in range(IN_FLIGHT)))
+    return (time.process_time() - started) / REQUESTS * 1e6
+
+
+def asgi_get(app: Any, path: str, token: str | None = None) -> Callable[[], Awaitable[None]]:
+    headers = [(b"host", b"127.0.0.1")]
+    if token:
+        headers.append((b"authorization", f"Bearer {token}".encode()))
+
+    async def call() -> None:
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+            "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+            "root_path": "", "headers": headers, "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8000), "state": {},
+        }  # fmt: skip
+        statuses: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        await app(scope, receive, send)
+        if statuses != [200]:
+            raise RuntimeError(f"GET {path}: {statuses}")
+
+    return call
+
+
+async def prepare(url: URL, ids_file: Path) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+    """A user with a live session and 10,000 items; returns (user, session, an item) ids."""
+    await recreate(url)
+    user_id, session_id = uuid.uuid4(), uuid.uuid4()
+    connection = await asyncpg.connect(plain_dsn(url))
+    try:
+        await connection.execute(
+            "INSERT INTO users (id, email, hashed_password, is_active, is_superuser,"
+            " is_verified, created_at, updated_at)"
+            " VALUES ($1, 'breakdown@example.com', 'unused', true, false, true, now(), now())",
+            user_id,
+        )
+        await connection.execute(
+            "INSERT INTO auth_sessions (id, user_id, created_at, expires_at)"
+            " VALUES ($1, $2, now(), now() + interval '1 day')",
+            session_id,
+            user_id,
+        )
+    finally:
+        await connection.close()
+    await seed_items(url, user_id, ids_file)
+    item_id = uuid.UUID((await asyncio.to_thread(ids_file.read_text)).split()[0])
+    return user_id, session_id, item_id
+
+
+async def measure(url: URL, ids_file: Path) -> None:
+    user_id, session_id, item_id = await prepare(url, ids_file)
+    os.environ.update(
+        ENVIRONMENT="production",
+        SECRET_KEY=SECRET,
+        DATABASE_URL=url.render_as_string(hide_password=False),
+        LOG_LEVEL="WARNING",
+        REDIS_URL="",
+        RATE_LIMIT_DEFAULT="1000000000/minute",
+    )
+    # Imported here: the app reads the settings above when it is built.
+    from main import create_app
+    from modules.auth.authenticator import _LIVE_SESSION_USER
+    from modules.auth.tokens import AccessTokens
+    from modules.items.service import _get_statement
+
+    token = AccessTokens(SECRET, timedelta(hours=1)).issue(user_id, session_id)
+    app = create_app()
+    pool = await asyncpg.create_pool(plain_dsn(url), min_size=10, max_size=20)
+
+    async def bare_queries() -> None:
+        async with pool.acquire() as connection:
+            await connection.fetchrow(AUTHENTICATE, user_id, session_id)
+            await connection.fetchrow(ITEM, item_id, user_id)
+
+    async with app.router.lifespan_context(app):
+        sessions = app.state.container.session_factory()
+
+        async def orm_queries() -> None:
+            async with sessions() as session:
+                ids = {"user_id": user_id, "session_id": session_id}
+                user = (await session.exec(_LIVE_SESSION_USER, params=ids)).one()
+                item = {"item_id": item_id, "owner_id": user.id}
+                (await session.exec(_get_statement(superuser=False), params=item)).one()
+
+        get_item = asgi_get(app, f"/api/v1/items/{item_id}", token)
+        steps = [
+            ("asyncpg pool: the 2 queries", bare_queries),
+            ("SQLAlchemy AsyncSession: the same 2 statements", orm_queries),
+            ("whole app: GET /api/v1/items/{id}", get_item),
+            ("whole app: GET /health", asgi_get(app, "/health")),
+        ]
+        print(f"CPU of this process per request ({IN_FLIGHT} in flight, {REQUESTS} requests)")
+        for name, call in steps:
+            print(f"  {await cpu_per_call(call):7.0f} µs  {name}")
+        profile = cProfile.Profile()
+        profile.enable()
+        await cpu_per_call(get_item)
+        profile.disable()
+    await pool.close()
+    print_by_package(pstats.Stats(profile))
+
+
+def print_by_package(stats: pstats.Stats, top: int = 15) -> None:
+    own: collections.Counter[str] = collections.Counter()
+    for (file, _, function), (_, _, own_time, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        if "site-packages/" in file:
+            key = file.split("site-packages/")[1].split("/")[0].removesuffix(".py")
+        elif file.startswith(str(Path.cwd())):
+            key = "this repository: " + Path(file).relative_to(Path.cwd()).parts[0]
+        elif file == "~":
+            key = "C: " + function.strip("<>").split(" of ")[0]
+        else:
+            key = "stdlib: " + Path(file).stem
+        own[key] += own_time
+    total = sum(own.values())
+    print("\nGET /api/v1/items/{id} under cProfile: own time by package")
+    for key, seconds in own.most_common(top):
+        print(f"  {100 * seconds / total:5.1f}%  {key}")
+
+
+def main() -> None:
+    bench_url = make_url(os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
+    url = bench_url.set(database=f"{bench_url.database}_breakdown")
+    with TemporaryDirectory() as scratch:
+        try:
+            asyncio.run(measure(url, Path(scratch) / "item_ids.txt"))
+        finally:
+            asyncio.run(drop_database(url))
+
+
+if __name__ == "__main__":
+    main()
