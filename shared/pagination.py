@@ -10,12 +10,21 @@ import binascii
 import hashlib
 import hmac
 import json
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Query
 
 from .errors import BadRequest
 from .settings import Settings
 
 _SIGNATURE_BYTES = 16
+
+# The query parameters of every paginated list (`limit: PageLimit = 20`).
+PageLimit = Annotated[int, Query(ge=1, le=100, description="Rows per page, 1 to 100.")]
+PageCursor = Annotated[
+    str | None,
+    Query(max_length=512, description="`next_cursor` of the previous page; omit for the first."),
+]
 
 
 class InvalidCursor(BadRequest):

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from modules.auth.public import CurrentUser
 from shared.db import SessionDep, UnitOfWork
 from shared.error_handlers import error_responses
+from shared.pagination import PageCursor, PageLimit
 from shared.provided import provided
 
 from .idempotency import IdempotencyKeys, request_hash
@@ -98,8 +99,8 @@ async def list_items(
     user: CurrentUser,
     service: Service,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
     tag: Annotated[str | None, Query(max_length=30)] = None,
     sort: Sort = "-created_at",

@@ -5,6 +5,7 @@ from fastapi_users import exceptions
 
 from shared.db import SessionDep, UnitOfWork
 from shared.error_handlers import error_responses
+from shared.pagination import PageCursor, PageLimit
 
 from .dependencies import Caller, SuperuserCaller, UserManagerDep, UsersServiceDep
 from .errors import EmailAlreadyExists, InvalidCurrentPassword, InvalidPassword
@@ -84,8 +85,8 @@ async def list_users(
     _: SuperuserCaller,
     service: UsersServiceDep,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
     email: Annotated[str | None, Query(max_length=320)] = None,
 ) -> UserPage:
     users, next_cursor = await service.list(session, limit=limit, cursor=cursor, email=email)
