@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import LIMITS_OUT_OF_REACH
 from tests.network import closed_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,13 +35,6 @@ class RunningServer:
         return await asyncio.to_thread(self.process.wait, STOP_TIMEOUT_SECONDS)
 
 
-UNLIMITED = {
-    "RATE_LIMIT_DEFAULT": "1000000/minute",
-    "RATE_LIMIT_LOGIN": "1000000/minute",
-    "RATE_LIMIT_SENSITIVE": "1000000/minute",
-}
-
-
 async def start_server(
     database_url: str, log: Path, python: str = sys.executable, **env: str
 ) -> RunningServer:
@@ -54,7 +48,7 @@ async def start_server(
         "REDIS_URL": "",
         # The e2e tests send hundreds of requests from one address; the limits themselves
         # are tested in tests/shared/test_rate_limit.py (and still counted here).
-        **UNLIMITED,
+        **{name.upper(): rate for name, rate in LIMITS_OUT_OF_REACH.items()},
         **env,
     }
     with log.open("wb") as output:
