@@ -8,7 +8,8 @@ CPU time of this process per request (time.process_time, so other processes on t
 and the database server's own work do not count) for
 1. the two queries of `GET /api/v1/items/{id}` (authenticate, then the item) on a bare
    asyncpg pool,
-2. the same two statements through an SQLAlchemy AsyncSession, as the service runs them,
+2. the same two steps through an SQLAlchemy AsyncSession, as the app runs them (its
+   authenticator, then its items service),
 3. the whole app (`create_app()`, production settings) answering `GET /api/v1/items/{id}`,
 4. the whole app answering `GET /health`;
 then a cProfile of (3), its own time summed by package.
@@ -125,9 +126,7 @@ async def measure(url: URL, ids_file: Path) -> None:
     )
     # Imported here: the app reads the settings above when it is built.
     from main import create_app
-    from modules.auth.authenticator import _LIVE_SESSION_USER
     from modules.auth.tokens import AccessTokens
-    from modules.items.service import _get_statement
 
     token = AccessTokens(SECRET, timedelta(hours=1)).issue(user_id, session_id)
     app = create_app()
@@ -139,19 +138,21 @@ async def measure(url: URL, ids_file: Path) -> None:
             await connection.fetchrow(ITEM, item_id, user_id)
 
     async with app.router.lifespan_context(app):
-        sessions = app.state.container.session_factory()
+        container = app.state.container
+        sessions = container.session_factory()
+        authenticate, items = container.authenticator(), container.items.service()
 
         async def orm_queries() -> None:
             async with sessions() as session:
-                ids = {"user_id": user_id, "session_id": session_id}
-                user = (await session.exec(_LIVE_SESSION_USER, params=ids)).one()
-                item = {"item_id": item_id, "owner_id": user.id}
-                (await session.exec(_get_statement(superuser=False), params=item)).one()
+                identity = await authenticate(session, token)
+                if identity is None:
+                    raise RuntimeError("the token does not authenticate")
+                await items.get(session, identity.user, str(item_id))
 
         get_item = asgi_get(app, f"/api/v1/items/{item_id}", token)
         steps = [
             ("asyncpg pool: the 2 queries", bare_queries),
-            ("SQLAlchemy AsyncSession: the same 2 statements", orm_queries),
+            ("SQLAlchemy AsyncSession: the app's authenticator + items service", orm_queries),
             ("whole app: GET /api/v1/items/{id}", get_item),
             ("whole app: GET /health", asgi_get(app, "/health")),
         ]
