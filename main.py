@@ -86,6 +86,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.rate_limit_enabled:
+            # slowapi's set-up (it reads .env, builds its storage) at start-up, not inside
+            # the first request.
+            container.rate_limits()
         async with AsyncExitStack() as modules:
             for module in MODULES:
                 if module.lifespan is not None:
