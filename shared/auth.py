@@ -9,14 +9,14 @@ use it without an import cycle.
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .db import SessionDep
-from .errors import Unauthorized
+from .errors import Forbidden, Unauthorized
 
 LOGIN_URL = "/api/v1/auth/jwt/login"
 
@@ -46,3 +46,10 @@ async def authenticate(
         if identity is not None:
             return identity
     raise Unauthorized("Not authenticated")
+
+
+async def authenticate_superuser(identity: Annotated[Identity, Depends(authenticate)]) -> Identity:
+    """As `authenticate`, and the caller must be a superuser (403 otherwise)."""
+    if not identity.user.is_superuser:
+        raise Forbidden("Superuser only")
+    return identity

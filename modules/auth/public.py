@@ -5,8 +5,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from modules.users.public import User
-from shared.auth import Identity, authenticate
-from shared.errors import Forbidden
+from shared.auth import Identity, authenticate, authenticate_superuser
 
 
 async def current_user(identity: Annotated[Identity, Depends(authenticate)]) -> User:
@@ -14,9 +13,10 @@ async def current_user(identity: Annotated[Identity, Depends(authenticate)]) -> 
     return user
 
 
-async def current_superuser(user: Annotated[User, Depends(current_user)]) -> User:
-    if not user.is_superuser:
-        raise Forbidden("Superuser only")
+async def current_superuser(
+    identity: Annotated[Identity, Depends(authenticate_superuser)],
+) -> User:
+    user: User = identity.user
     return user
 
 

@@ -5,9 +5,8 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from shared.auth import Identity, authenticate
+from shared.auth import Identity, authenticate, authenticate_superuser
 from shared.db import SessionDep
-from shared.errors import Forbidden
 from shared.provided import provided
 
 from .database import UserDatabase
@@ -25,15 +24,9 @@ async def get_user_manager(
     return make_manager(UserDatabase(session))
 
 
-async def _superuser(identity: Annotated[Identity, Depends(authenticate)]) -> Identity:
-    if not identity.user.is_superuser:
-        raise Forbidden("Superuser only")
-    return identity
-
-
 UserManagerDep = Annotated[UserManager, Depends(get_user_manager)]
 UsersServiceDep = Annotated[UsersService, Depends(provided("users.service"))]
 # The users module cannot import the auth module (auth builds on users): it takes the caller
 # from the kernel's authentication slot, which auth fills.
 Caller = Annotated[Identity, Depends(authenticate)]
-SuperuserCaller = Annotated[Identity, Depends(_superuser)]
+SuperuserCaller = Annotated[Identity, Depends(authenticate_superuser)]
