@@ -4,8 +4,10 @@ Serve with `uvicorn --factory main:create_app` (what `make run` does): nothing i
 nothing connects at import time.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 
 from dependency_injector import containers, providers
 from fastapi import Depends, FastAPI
@@ -23,13 +25,17 @@ from modules.users.container import UsersContainer
 from modules.users.module import module as users
 from shared.body_limit import BodySizeLimitMiddleware
 from shared.db import make_engine, make_session_factory
-from shared.email import EmailOutbox, make_email_sender
+from shared.email import EmailDelivery, SendEmail, make_email_sender
 from shared.error_handlers import (
     ErrorEnvelope,
     UnhandledErrorMiddleware,
     error_responses,
     install_error_handlers,
 )
+from shared.jobs.messages import Handlers, TaskRegistry
+from shared.jobs.metrics import JobMetrics
+from shared.jobs.queue import JobQueue
+from shared.jobs.worker import JobRunner, Worker
 from shared.logs import configure_logging
 from shared.metrics import RequestMetrics, make_metrics_registry
 from shared.module import Module
@@ -44,6 +50,11 @@ from shared.settings import Settings, load_settings
 MODULES: tuple[Module, ...] = (health, users, auth, items)
 
 
+def _task_registry(email_delivery: EmailDelivery) -> TaskRegistry:
+    kernel: Handlers = {SendEmail: email_delivery.send_email}
+    return TaskRegistry([("kernel", kernel), *((m.name, m.handlers) for m in MODULES)])
+
+
 class AppContainer(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     engine = providers.Singleton(make_engine, settings)
@@ -51,16 +62,30 @@ class AppContainer(containers.DeclarativeContainer):
     redis = providers.Singleton(make_redis, settings)
     metrics_registry = providers.Singleton(make_metrics_registry, engine)
     request_metrics = providers.Singleton(RequestMetrics, metrics_registry)
-    email_outbox = providers.Singleton(
-        EmailOutbox, providers.Singleton(make_email_sender, settings)
-    )
 
-    auth = providers.Container(AuthContainer, settings=settings, email_outbox=email_outbox)
+    # Background work: the tasks of the kernel and of every module, the queue they are
+    # written to, and the worker that does them.
+    email_delivery = providers.Singleton(
+        EmailDelivery, providers.Singleton(make_email_sender, settings)
+    )
+    tasks = providers.Singleton(_task_registry, email_delivery)
+    job_metrics = providers.Singleton(JobMetrics, metrics_registry)
+    jobs = providers.Singleton(JobQueue, tasks, job_metrics.provided.enqueued)
+    job_runner = providers.Singleton(
+        JobRunner,
+        tasks,
+        session_factory,
+        providers.Callable(lambda s: timedelta(seconds=s.job_timeout_seconds), settings),
+    )
+    worker = providers.Singleton(Worker, settings, job_runner, job_metrics)
+
+    auth = providers.Container(AuthContainer, settings=settings, jobs=jobs)
     users = providers.Container(
         UsersContainer,
         settings=settings,
         session_revoker=auth.sessions,
         account_mailer=auth.account_emails,
+        jobs=jobs,
     )
     # The kernel's authentication slot (shared/auth.py), filled by the auth module.
     authenticator = auth.authenticator
@@ -69,6 +94,19 @@ class AppContainer(containers.DeclarativeContainer):
     rate_limits = providers.Singleton(
         RateLimits, settings, token_owner=auth.access_tokens.provided.owner
     )
+
+
+@asynccontextmanager
+async def _running_worker(worker: Worker) -> AsyncIterator[None]:
+    """The API process's own worker (WORKER_IN_PROCESS), stopped with the app: the jobs under
+    way finish first."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop), name="job-worker")
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -94,8 +132,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for module in MODULES:
                 if module.lifespan is not None:
                     await modules.enter_async_context(module.lifespan(container))
+            if settings.worker_in_process:
+                await modules.enter_async_context(_running_worker(container.worker()))
             yield
-        await container.email_outbox().drain()
         redis = container.redis()
         if redis is not None:
             await redis.aclose()

@@ -16,6 +16,7 @@ from sqlmodel import SQLModel
 
 import shared.db  # noqa: F401  (sets the constraint naming convention before models load)
 from main import MODULES
+from shared.jobs.schema import ENGINE_TABLES
 from shared.settings import load_settings
 
 config = context.config
@@ -32,14 +33,27 @@ for module in MODULES:
 target_metadata = SQLModel.metadata
 
 
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Autogenerate compares SQLModel's tables only: the job queue's tables are PgQueuer's,
+    created by their own migration and checked against PgQueuer's own plan."""
+    return not (type_ == "table" and name in ENGINE_TABLES)
+
+
 def run_migrations_offline() -> None:
-    context.configure(url=DATABASE_URL, target_metadata=target_metadata, literal_binds=True)
+    context.configure(
+        url=DATABASE_URL,
+        target_metadata=target_metadata,
+        literal_binds=True,
+        include_name=include_name,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
 
 def _run_migrations(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata)
+    context.configure(
+        connection=connection, target_metadata=target_metadata, include_name=include_name
+    )
     with context.begin_transaction():
         context.run_migrations()
 

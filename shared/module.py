@@ -2,10 +2,12 @@
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter
+
+from .jobs.messages import Handlers
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +18,10 @@ class Module:
     models: str | None = None
     # Where the router is mounted: the versioned API, or "" for probes at the root.
     prefix: str = "/api/v1"
-    # Start-up and shutdown work: entered in the app's lifespan, given the root container.
     # Whether its routes count against the client's rate limits (the probes do not).
     rate_limited: bool = True
+    # Start-up and shutdown work: entered in the app's lifespan, given the root container.
     lifespan: Callable[[Any], AbstractAsyncContextManager[None]] | None = None
+    # Background work the module handles: the handler of each of its jobs, and of each
+    # event it subscribes to (another module's, from that module's public.py).
+    handlers: Handlers = field(default_factory=dict)

@@ -101,6 +101,15 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1)
 
+    worker_in_process: bool = Field(
+        default_factory=lambda data: data["environment"] != "production"
+    )
+    job_max_attempts: int = Field(10, ge=1)
+    job_timeout_seconds: float = Field(60.0, gt=0, description="a handler is cut off after this")
+    job_retry_delay_seconds: float = Field(
+        2.0, gt=0, description="the first retry's delay; each next one waits twice as long"
+    )
+
     @field_validator("allowed_origins", "trusted_proxies", mode="before")
     @classmethod
     def _parse_list(cls, value: Any) -> Any:

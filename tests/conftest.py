@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from fastapi_users.password import PasswordHelper
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
+from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.ext.asyncio import async_sessionmaker as sessionmaker
@@ -107,6 +108,9 @@ def make_settings(url: URL, mailbox: Mailbox | None = None, **overrides: Any) ->
         "database_url": url.render_as_string(hide_password=False),
         "redis_url": None,
         "frontend_url": "https://app.example.com",
+        # Jobs are run by the tests that are about them (tests/shared/test_jobs*.py), or
+        # inside the test's transaction by `delivered`.
+        "worker_in_process": False,
         **overrides,
     }
     if mailbox is not None:
@@ -205,9 +209,21 @@ async def admin(client: httpx.AsyncClient, connection: AsyncConnection) -> Accou
     return account
 
 
-async def delivered(app: FastAPI) -> None:
-    """Wait until the app's background e-mails have reached the SMTP server."""
-    await app.state.container.email_outbox().drain()
+async def delivered(app: FastAPI, connection: AsyncConnection) -> int:
+    """Run the jobs the test's transaction has queued (e-mails, say), as a worker would, but
+    inside that transaction: a worker on another connection could never see them. Returns how
+    many ran. tests/shared/test_jobs*.py cover the real worker."""
+    queued = await connection.execute(
+        text(
+            "SELECT id, headers->>'task', payload FROM pgqueuer WHERE status = 'queued' ORDER BY id"
+        )
+    )
+    runner = app.state.container.job_runner()
+    jobs = queued.all()
+    for job_id, task, payload in jobs:
+        await connection.execute(text("DELETE FROM pgqueuer WHERE id = :id"), {"id": job_id})
+        await runner.run(task, payload)
+    return len(jobs)
 
 
 class CapturedLogs(logging.Handler):

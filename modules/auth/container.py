@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from dependency_injector import containers, providers
 
-from shared.email import EmailOutbox
+from shared.jobs.queue import JobQueue
 from shared.settings import Settings
 
 from .authenticator import SessionTokenAuthenticator
@@ -24,9 +24,9 @@ def _sessions(settings: Settings, access_tokens: AccessTokens) -> SessionService
 
 class AuthContainer(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
-    email_outbox = providers.Dependency(instance_of=EmailOutbox)
+    jobs = providers.Dependency(instance_of=JobQueue)
 
     access_tokens = providers.Singleton(_access_tokens, settings)
     sessions = providers.Singleton(_sessions, settings, access_tokens)
     authenticator = providers.Singleton(SessionTokenAuthenticator, access_tokens)
-    account_emails = providers.Singleton(AccountEmails, settings, email_outbox)
+    account_emails = providers.Singleton(AccountEmails, settings, jobs)

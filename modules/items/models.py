@@ -51,11 +51,9 @@ class IdempotencyKey(SQLModel, table=True):
 
     __tablename__ = "item_idempotency_keys"
 
-    owner_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-        )
-    )
+    # No foreign key to users: the keys are forgotten on `users.deleted`
+    # (idempotency.forget_idempotency_keys), and a stale one can serve no request.
+    owner_id: uuid.UUID = Field(primary_key=True)
     key: str = Field(max_length=255, primary_key=True)
     request_hash: str = Field(max_length=64)
     # The first response's body (the item, with its id), replayed as is.

@@ -3,9 +3,11 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+from modules.users.public import UserDeleted
 from shared.module import Module
 from shared.periodic import running_every
 
+from .idempotency import forget_idempotency_keys
 from .router import router
 
 
@@ -27,4 +29,5 @@ module = Module(
     router=router,
     models="modules.items.models",
     lifespan=lifespan,
+    handlers={UserDeleted: forget_idempotency_keys},
 )

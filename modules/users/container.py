@@ -1,5 +1,6 @@
 from dependency_injector import containers, providers
 
+from shared.jobs.queue import JobQueue
 from shared.pagination import CursorCodec
 from shared.settings import Settings
 
@@ -14,6 +15,7 @@ class UsersContainer(containers.DeclarativeContainer):
     # Ports, bound by the root container (implemented by the auth module).
     session_revoker: providers.Dependency[SessionRevoker] = providers.Dependency()
     account_mailer: providers.Dependency[AccountMailer] = providers.Dependency()
+    jobs = providers.Dependency(instance_of=JobQueue)
 
     password_hasher = providers.Singleton(PasswordHasher)
     # A manager per request: called with that request's UserDatabase.
@@ -23,6 +25,7 @@ class UsersContainer(containers.DeclarativeContainer):
         hasher=password_hasher,
         session_revoker=session_revoker,
         mailer=account_mailer,
+        jobs=jobs,
     )
     service = providers.Singleton(
         UsersService, providers.Singleton(CursorCodec.from_settings, settings)

@@ -16,9 +16,11 @@ from fastapi.security import OAuth2PasswordRequestForm
 from fastapi_users import BaseUserManager, UUIDIDMixin, exceptions, schemas
 from fastapi_users.jwt import decode_jwt, generate_jwt
 
+from shared.jobs.queue import JobQueue
 from shared.settings import Settings
 
 from .database import EmailTaken, UserDatabase
+from .events import UserDeleted
 from .models import User
 from .passwords import PasswordHasher
 from .ports import AccountMailer, SessionRevoker
@@ -38,11 +40,13 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         hasher: PasswordHasher,
         session_revoker: SessionRevoker,
         mailer: AccountMailer,
+        jobs: JobQueue,
     ) -> None:
         super().__init__(user_db, password_helper=hasher.helper)
         self.hasher = hasher
         self.session_revoker = session_revoker
         self.mailer = mailer
+        self.jobs = jobs
         secret = settings.secret_key.get_secret_value()
         self.reset_password_token_secret = secret
         self.verification_token_secret = secret
@@ -60,12 +64,15 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
     async def on_after_forgot_password(
         self, user: User, token: str, request: Request | None = None
     ) -> None:
-        self.mailer.send_password_reset(user, token)
+        await self.mailer.send_password_reset(self.user_db.session, user, token)
 
     async def on_after_request_verify(
         self, user: User, token: str, request: Request | None = None
     ) -> None:
-        self.mailer.send_verification(user, token)
+        await self.mailer.send_verification(self.user_db.session, user, token)
+
+    async def on_after_delete(self, user: User, request: Request | None = None) -> None:
+        await self.jobs.publish(self.user_db.session, UserDeleted(user_id=user.id))
 
     async def on_after_reset_password(self, user: User, request: Request | None = None) -> None:
         await self.session_revoker.revoke_all(self.user_db.session, user.id)

@@ -1,6 +1,7 @@
 """The users module's public surface: the only names other modules may import."""
 
 from .dependencies import UserManagerDep, get_user_manager
+from .events import UserDeleted
 from .first_superuser import ensure_superuser
 from .manager import UserManager
 from .models import User
@@ -12,6 +13,7 @@ __all__ = [
     "SessionRevoker",
     "User",
     "UserCreate",
+    "UserDeleted",
     "UserManager",
     "UserManagerDep",
     "UserRead",

@@ -2,11 +2,12 @@
 
 import time
 
+import aiosmtplib
 import pytest
 from pydantic import SecretStr
 
 import shared.email
-from shared.email import EmailMessage, EmailOutbox, SmtpEmailSender, make_email_sender
+from shared.email import SendEmail, SmtpEmailSender, make_email_sender
 from shared.settings import Settings
 from tests.mailbox import Mailbox
 from tests.network import closed_port, silent_server
@@ -26,8 +27,10 @@ def smtp_settings(port: int) -> Settings:
 async def test_smtp_backend_delivers_the_message(mailbox: Mailbox) -> None:
     sender = make_email_sender(smtp_settings(mailbox.port))
     assert isinstance(sender, SmtpEmailSender)
-    await sender.send(EmailMessage(to="ada@example.com", subject="Hello", text="Hi Ada"))
+    email = SendEmail(to="ada@example.com", subject="Hello", text="Hi Ada")
+    await sender.send(email)
     [message] = mailbox.messages
+    assert message["Message-ID"] == email.message_id
     assert (message["From"], message["To"], message["Subject"]) == (
         "modulith <noreply@example.com>",
         "ada@example.com",
@@ -38,10 +41,10 @@ async def test_smtp_backend_delivers_the_message(mailbox: Mailbox) -> None:
     assert body.decode().strip() == "Hi Ada"
 
 
-async def test_the_outbox_logs_a_failed_delivery_and_never_raises() -> None:
-    outbox = EmailOutbox(make_email_sender(smtp_settings(closed_port())))
-    outbox.send_later(EmailMessage(to="ada@example.com", subject="Hello", text="Hi"))
-    await outbox.drain()  # returns: the refused connection was caught and logged
+async def test_a_refused_connection_raises_so_the_job_is_retried() -> None:
+    sender = make_email_sender(smtp_settings(closed_port()))
+    with pytest.raises(aiosmtplib.SMTPConnectError):
+        await sender.send(SendEmail(to="ada@example.com", subject="Hello", text="Hi"))
 
 
 async def test_a_wedged_mail_server_is_given_up_on_after_the_timeout(
@@ -49,11 +52,20 @@ async def test_a_wedged_mail_server_is_given_up_on_after_the_timeout(
 ) -> None:
     monkeypatch.setattr(shared.email, "SMTP_TIMEOUT_SECONDS", 0.5)
     async with silent_server() as port:
-        outbox = EmailOutbox(SmtpEmailSender(smtp_settings(port)))
+        sender = SmtpEmailSender(smtp_settings(port))
         started = time.monotonic()
-        outbox.send_later(EmailMessage(to="ada@example.com", subject="Hello", text="Hi"))
-        await outbox.drain()
+        with pytest.raises(aiosmtplib.SMTPTimeoutError):
+            await sender.send(SendEmail(to="ada@example.com", subject="Hello", text="Hi"))
     assert time.monotonic() - started < 5  # bounded by the timeout, not hanging
+
+
+def test_every_attempt_at_one_message_has_the_same_message_id() -> None:
+    email = SendEmail(to="ada@example.com", subject="Hello", text="Hi")
+    stored = SendEmail.model_validate_json(email.model_dump_json())
+    assert stored.message_id == email.message_id
+    assert (
+        SendEmail(to="ada@example.com", subject="Hello", text="Hi").message_id != email.message_id
+    )
 
 
 def test_console_is_the_default_backend() -> None:

@@ -1,0 +1,108 @@
+"""The kernel's door to the queue: `JobQueue.enqueue` and `JobQueue.publish`.
+
+Jobs are written by PgQueuer's own enqueue, on the connection of the caller's session, so a
+job exists if and only if the caller's transaction commits (no outbox to relay), and the
+queue's NOTIFY, sent at that commit, wakes a worker at once.
+"""
+
+import asyncio
+import dataclasses
+from datetime import timedelta
+
+from pgqueuer import Queries
+from pgqueuer.ports.driver import TaskManagerPort
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from .messages import Event, Job, Message, Task, TaskRegistry
+
+# Every job goes through one engine entrypoint; the task is named in the job's headers. A
+# worker then sees every job, including one whose task it does not know, and fails it with a
+# clear error instead of leaving it queued forever.
+ENTRYPOINT = "modulith"
+TASK_HEADER = "task"
+
+
+class SessionConnectionDriver:
+    """PgQueuer's driver port over a session's connection, inside its transaction.
+
+    Only what enqueueing needs: statements go through SQLAlchemy, which begins the
+    transaction first if nothing has yet.
+    """
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    async def fetch(self, query: str, *args: object) -> list[dict[str, object]]:
+        result = await self.connection.exec_driver_sql(query, args)
+        return [dict(row) for row in result.mappings()]
+
+    async def execute(self, query: str, *args: object) -> str:
+        await self.connection.exec_driver_sql(query, args)
+        return ""
+
+    async def notify(self, channel: str, payload: str) -> None:
+        await self.execute("SELECT pg_notify($1, $2)", channel, payload)
+
+    async def add_listener(self, channel: str, callback: object) -> None:
+        raise NotImplementedError("a request's connection does not listen")
+
+    async def remove_listener(self, channel: str, callback: object) -> None:
+        raise NotImplementedError("a request's connection does not listen")
+
+    @property
+    def shutdown(self) -> asyncio.Event:
+        raise NotImplementedError("a request's connection runs no worker")
+
+    @property
+    def tm(self) -> TaskManagerPort:
+        raise NotImplementedError("a request's connection runs no worker")
+
+    async def __aenter__(self) -> "SessionConnectionDriver":
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+
+class JobQueue:
+    """Enqueue jobs and publish events in the caller's transaction."""
+
+    def __init__(self, tasks: TaskRegistry, enqueued: Counter) -> None:
+        self.tasks = tasks
+        self.enqueued = enqueued
+        # Built once: PgQueuer reads its settings when its query builders are made. Each call
+        # gets a copy bound to the caller's connection.
+        self._queries = Queries(SessionConnectionDriver(None))  # type: ignore[arg-type]
+
+    async def enqueue(
+        self, session: AsyncSession, job: Job, *, delay: timedelta | None = None
+    ) -> None:
+        """Run `job` after the commit (and `delay`), by the handler registered for it."""
+        await self._write(session, job, self.tasks.tasks_for(job), delay)
+
+    async def publish(self, session: AsyncSession, event: Event) -> None:
+        """One job per subscriber of `event`, written in the caller's transaction."""
+        await self._write(session, event, self.tasks.tasks_for(event), None)
+
+    async def _write(
+        self, session: AsyncSession, message: Message, tasks: list[Task], delay: timedelta | None
+    ) -> None:
+        if not tasks:  # an event nobody subscribes to
+            return
+        payload = message.model_dump_json().encode()
+        queries = dataclasses.replace(
+            self._queries, driver=SessionConnectionDriver(await session.connection())
+        )
+        await queries.enqueue(
+            [ENTRYPOINT] * len(tasks),
+            [payload] * len(tasks),
+            [0] * len(tasks),
+            [delay] * len(tasks),
+            None,
+            [{TASK_HEADER: task.name} for task in tasks],
+        )
+        # Counted when written: a transaction rolled back later takes its jobs with it.
+        for task in tasks:
+            self.enqueued.labels(task.name).inc()

@@ -1,0 +1,190 @@
+"""The worker: PgQueuer's queue manager running our tasks, with retries and a time limit.
+
+PgQueuer does the queue work: workers in any number of processes claim jobs with
+`FOR UPDATE SKIP LOCKED`, wake on LISTEN/NOTIFY (polling as a fallback), beat a heartbeat
+while a job runs (a job whose worker died is picked again once its heartbeat is stale), and
+its supervisor starts the manager again, on fresh connections, after a failure such as a
+PostgreSQL restart. What is ours: how a job runs (`JobRunner`), and how a failure is treated
+(`_RetryingExecutor`: back-off, then kept as failed).
+"""
+
+import asyncio
+import contextlib
+import traceback
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import pgqueuer
+import structlog
+from pgqueuer import Queries, QueueManager, RetryRequested
+from pgqueuer.db import AsyncpgPoolDriver
+from pgqueuer.executors import AbstractEntrypointExecutor, EntrypointExecutorParameters
+from pgqueuer.models import Context
+from pgqueuer.models import Job as QueuedJob
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ..settings import Settings
+from .messages import TaskRegistry
+from .metrics import JobMetrics
+from .queue import ENTRYPOINT, TASK_HEADER
+
+logger = structlog.get_logger("app.jobs")
+
+MAX_RETRY_DELAY = timedelta(minutes=15)
+# Jobs claimed per round trip, and held at once by one worker process.
+BATCH_SIZE = 5
+MAX_JOBS_AT_ONCE = 10
+# Without a NOTIFY (missed while reconnecting, say) the queue is still looked at this often.
+POLL_INTERVAL = timedelta(seconds=5)
+RESTART_DELAY = timedelta(seconds=2)
+
+
+class UnrunnableJob(Exception):
+    """The job cannot succeed however often it is tried: kept as failed at once."""
+
+
+class JobRunner:
+    """Runs one job: finds its task, validates its payload, calls the handler in a session
+    of its own, commits, all within the time limit."""
+
+    def __init__(
+        self,
+        tasks: TaskRegistry,
+        session_factory: async_sessionmaker[AsyncSession],
+        timeout: timedelta,
+    ) -> None:
+        self.tasks = tasks
+        self.session_factory = session_factory
+        self.timeout = timeout
+
+    async def run(self, task_name: str, payload: bytes | None) -> None:
+        task = self.tasks.get(task_name)
+        if task is None:
+            raise UnrunnableJob(f"no handler knows the task {task_name!r}")
+        try:
+            message = task.message.model_validate_json(payload or b"")
+        except ValidationError as error:
+            raise UnrunnableJob(f"the payload of {task_name} is invalid: {error}") from None
+        async with asyncio.timeout(self.timeout.total_seconds()):
+            async with self.session_factory() as session, session.begin():
+                await task.handler(session, message)
+
+
+def retry_delay(first: timedelta, failed_attempts: int) -> timedelta:
+    """Exponential back-off: `first`, then twice as long after each failure, capped."""
+    doublings = min(max(failed_attempts - 1, 0), 30)
+    return min(first * (1 << doublings), MAX_RETRY_DELAY)
+
+
+class _RetryingExecutor(AbstractEntrypointExecutor):
+    """PgQueuer's extension point for how a job is executed.
+
+    A failing attempt is put back with a back-off (`RetryRequested`) until `max_attempts`;
+    the last one, or an unrunnable job, raises, and the entrypoint's `on_failure="hold"`
+    keeps the job as failed with the error in PgQueuer's log.
+    """
+
+    def __init__(
+        self, runner: JobRunner, metrics: JobMetrics, *, max_attempts: int, first_delay: timedelta
+    ) -> None:
+        super().__init__(
+            EntrypointExecutorParameters(
+                concurrency_limit=0, func=self.execute, accepts_context=True, on_failure="hold"
+            )
+        )
+        self.runner = runner
+        self.metrics = metrics
+        self.max_attempts = max_attempts
+        self.first_delay = first_delay
+
+    async def execute(self, job: QueuedJob, context: Context) -> None:
+        task = (job.headers or {}).get(TASK_HEADER, "")
+        attempt = job.attempts + 1  # PgQueuer counts the retries already made
+        log = logger.bind(task=task, job_id=job.id, attempt=attempt)
+        try:
+            await self.runner.run(str(task), job.payload)
+        except UnrunnableJob as error:
+            log.error("job_failed", error=str(error))
+            self.metrics.failed.labels(task).inc()
+            raise
+        except Exception as error:
+            cause = _describe(error)
+            if attempt >= self.max_attempts:
+                log.error("job_failed", error=cause, attempts=attempt)
+                self.metrics.failed.labels(task).inc()
+                raise
+            delay = retry_delay(self.first_delay, attempt)
+            log.warning("job_retry", error=cause, retry_in_seconds=delay.total_seconds())
+            self.metrics.retried.labels(task).inc()
+            raise RetryRequested(delay=delay, reason=cause) from error
+        self.metrics.succeeded.labels(task).inc()
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, TimeoutError):
+        return "the handler ran out of time (JOB_TIMEOUT_SECONDS)"
+    return "".join(traceback.format_exception_only(error)).strip()
+
+
+class Worker:
+    """Processes jobs until told to stop; any number of them share the queue."""
+
+    def __init__(self, settings: Settings, runner: JobRunner, metrics: JobMetrics) -> None:
+        self.settings = settings
+        self.executor = _RetryingExecutor(
+            runner,
+            metrics,
+            max_attempts=settings.job_max_attempts,
+            first_delay=timedelta(seconds=settings.job_retry_delay_seconds),
+        )
+        # A job is cut off after JOB_TIMEOUT_SECONDS, so with a heartbeat deadline of twice
+        # that, a job is never picked again while its first run is still going, even when
+        # that run's heartbeats cannot be written.
+        self.heartbeat_timeout = runner.timeout * 2
+        url = settings.database.set(drivername="postgresql")
+        self._dsn = url.render_as_string(hide_password=False)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set; then the jobs under way finish (each within its time limit)."""
+        logger.info("worker_started", tasks=self.executor.runner.tasks.names)
+        await pgqueuer.run(
+            self._queue_manager,
+            dequeue_timeout=POLL_INTERVAL,
+            batch_size=BATCH_SIZE,
+            max_concurrent_tasks=MAX_JOBS_AT_ONCE,
+            heartbeat_timeout=self.heartbeat_timeout,
+            # A dead LISTEN connection ends the round; the supervisor starts a new one.
+            shutdown_on_listener_failure=True,
+            restart_on_failure=True,
+            restart_delay=RESTART_DELAY,
+            shutdown=stop,
+        )
+        logger.info("worker_stopped")
+
+    @contextlib.asynccontextmanager
+    async def _queue_manager(self) -> AsyncIterator[QueueManager]:
+        timeout_ms = self.settings.db_statement_timeout_ms
+        pool: Any = await asyncpg.create_pool(
+            self._dsn,
+            min_size=1,
+            max_size=3,  # LISTEN holds one; dequeues, heartbeats and logs share the others
+            timeout=self.settings.db_connect_timeout,
+            command_timeout=timeout_ms / 1000 + 5,
+            server_settings={
+                "statement_timeout": str(timeout_ms),
+                "application_name": "modulith-worker",
+            },
+        )
+        try:
+            manager = QueueManager(Queries(AsyncpgPoolDriver(pool)))
+            manager.register_executor(ENTRYPOINT, self.executor)
+            yield manager
+        finally:
+            try:
+                await asyncio.wait_for(pool.close(), timeout=5)
+            except TimeoutError:
+                pool.terminate()
