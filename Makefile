@@ -9,7 +9,7 @@ RUN := $(UV) run --locked
 M ?=
 m ?=
 
-.PHONY: help install run dev test lint fmt migrate migration superuser bench up down
+.PHONY: help install run dev worker test lint fmt migrate migration superuser bench up down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ run: .venv/.installed ## create + migrate the database if needed, serve on HOST:
 
 dev: .venv/.installed ## as run, with auto-reload
 	$(RUN) python manage.py serve --reload
+
+worker: .venv/.installed ## a standalone background worker; run any number, on any machines
+	$(RUN) python manage.py worker
 
 test: .venv/.installed ## the whole suite on real PostgreSQL; M=<module> for one module
 	$(RUN) pytest $(if $(M),tests/$(M))

@@ -1,4 +1,5 @@
-"""Operational commands behind the Makefile: serve (run, dev), migrate, create-superuser.
+"""Operational commands behind the Makefile: serve (run, dev), worker, jobs, migrate,
+create-superuser.
 
 Settings are validated first, so a bad configuration stops here with one line.
 """
@@ -16,6 +17,7 @@ from fastapi_users.exceptions import InvalidPasswordException
 
 from main import AppContainer
 from modules.users.public import ensure_superuser
+from shared.jobs import admin as job_admin
 from shared.logs import configure_logging
 from shared.provisioning import create_database_if_missing, upgrade_to_head
 from shared.settings import Settings, load_settings
@@ -64,6 +66,54 @@ def serve(settings: Settings, *, reload: bool, skip_migrations: bool) -> None:
     )
 
 
+def worker(settings: Settings) -> None:
+    """Process background jobs until SIGTERM or Ctrl-C; the jobs under way finish first."""
+    container = AppContainer(settings=providers.Object(settings))
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await container.worker().run(stop)
+        finally:
+            await container.engine().dispose()
+
+    asyncio.run(run())
+
+
+def jobs(settings: Settings, *, retry: list[int] | None, all_failed: bool) -> None:
+    """List the backlog and the failed jobs, or put failed jobs back in the queue."""
+
+    async def run() -> None:
+        connection = await job_admin.connect(settings.database)
+        try:
+            if retry is not None or all_failed:
+                requeued = await job_admin.retry(connection, None if all_failed else retry)
+                missing = sorted(set(retry or []) - set(requeued))
+                print(f"Queued again: {', '.join(map(str, requeued)) or 'none'}")
+                if missing:
+                    sys.exit(f"Not failed jobs (left alone): {', '.join(map(str, missing))}")
+                return
+            backlog = await job_admin.backlog(connection)
+            print(f"{'task':<50} {'status':<8} {'jobs':>6}")
+            for task, status, count in backlog or [("(no pending or failed jobs)", "", 0)]:
+                print(f"{task:<50} {status:<8} {count:>6}")
+            failed = await job_admin.failed_jobs(connection)
+            if failed:
+                print(f"\nFailed ({len(failed)}); `manage.py jobs retry ID` puts one back:")
+                for job in failed:
+                    print(
+                        f"  {job.id:>8}  {job.task}  {job.attempts} attempts, "
+                        f"last {job.failed_at:%Y-%m-%d %H:%M:%S}Z  {job.error}"
+                    )
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
+
+
 def create_superuser(settings: Settings, email: str, password: str) -> None:
     """Create a verified superuser, or leave an existing account with that e-mail as it is."""
     migrate(settings)
@@ -99,6 +149,14 @@ def main() -> None:
         action="store_true",
         help="serve as is (a separate job migrates, as in compose.yaml)",
     )
+    commands.add_parser("worker", help="process background jobs until SIGTERM (any number)")
+    jobs_parser = commands.add_parser(
+        "jobs", help="list pending and failed jobs; `jobs retry ID...|--all-failed`"
+    )
+    jobs_actions = jobs_parser.add_subparsers(dest="action")
+    retry_parser = jobs_actions.add_parser("retry", help="put failed jobs back in the queue")
+    retry_parser.add_argument("ids", nargs="*", type=int, metavar="ID")
+    retry_parser.add_argument("--all-failed", action="store_true", help="every failed job")
     commands.add_parser("migrate", help="create the database if missing, then migrate to head")
     superuser_parser = commands.add_parser(
         "create-superuser", help="create a verified superuser (never overwrites an account)"
@@ -113,6 +171,16 @@ def main() -> None:
     configure_logging(settings.log_level, settings.log_format)
     if args.command == "serve":
         serve(settings, reload=args.reload, skip_migrations=args.skip_migrations)
+    elif args.command == "worker":
+        worker(settings)
+    elif args.command == "jobs":
+        if args.action == "retry" and not (args.ids or args.all_failed):
+            sys.exit("jobs retry: give job ids or --all-failed")
+        jobs(
+            settings,
+            retry=args.ids if args.action == "retry" else None,
+            all_failed=args.action == "retry" and args.all_failed,
+        )
     elif args.command == "create-superuser":
         password = args.password or os.environ.get("SUPERUSER_PASSWORD")
         if not password:

@@ -29,3 +29,55 @@ async def silent_server() -> AsyncIterator[int]:
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:`port` to `target_port`. `cut()` drops every connection and refuses
+    new ones, as a restarting server does; `restore()` listens again on the same port."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = closed_port()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        self._writers -= {writer, up_writer}
+
+    async def restore(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+
+@asynccontextmanager
+async def tcp_proxy(target_port: int) -> AsyncIterator[TcpProxy]:
+    proxy = TcpProxy(target_port)
+    await proxy.restore()
+    try:
+        yield proxy
+    finally:
+        await proxy.cut()

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.error_handlers import ErrorBody
 from shared.errors import ServiceUnavailable
+from shared.jobs.metrics import JobMetrics
 from shared.provided import provided
 from shared.request_id import request_id_var
 
@@ -97,11 +98,17 @@ async def get_ready(
 @router.get(
     "/metrics",
     summary="Prometheus metrics",
-    description="Request count, latency and in-flight requests by route template; DB pool.",
+    description="Request count, latency and in-flight requests by route template; DB pool; "
+    "jobs enqueued, succeeded, retried and failed by task, and the job backlog.",
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
 async def get_metrics(
     registry: Annotated[CollectorRegistry, Depends(provided("metrics_registry"))],
+    job_metrics: Annotated[JobMetrics, Depends(provided("job_metrics"))],
+    engine: Annotated[AsyncEngine, Depends(provided("engine"))],
 ) -> Response:
+    # The job backlog is read from the queue table: the same figures from every process.
+    if await _check("job_backlog", job_metrics.read_backlog(engine)) == "error":
+        job_metrics.mark_backlog_unknown()
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

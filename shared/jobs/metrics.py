@@ -61,3 +61,8 @@ class JobMetrics:
         self.pending.set(row.pending)
         self.failed_held.set(row.failed)
         self.oldest_pending_age.set(float(row.oldest))
+
+    def mark_backlog_unknown(self) -> None:
+        """The queue could not be read: report NaN rather than a stale figure."""
+        for gauge in (self.pending, self.failed_held, self.oldest_pending_age):
+            gauge.set(float("nan"))

@@ -75,3 +75,28 @@ async def start_server(
     raise RuntimeError(
         f"server did not answer within {START_TIMEOUT_SECONDS} s:\n{server.output()}"
     )
+
+
+async def start_worker(
+    database_url: str, log: Path, python: str = sys.executable, **env: str
+) -> RunningServer:
+    """`python manage.py worker` (what `make worker` runs); returns once it has started."""
+    environment = {**os.environ, "DATABASE_URL": database_url, "LOG_FORMAT": "json", **env}
+    with log.open("wb") as output:
+        process = subprocess.Popen(  # noqa: ASYNC220 (starts the worker, does not wait)
+            [python, "manage.py", "worker"],
+            cwd=ROOT,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    worker = RunningServer(process, "", log)
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"worker exited with {process.returncode}:\n{worker.output()}")
+        if "worker_started" in worker.output():
+            return worker
+        await asyncio.sleep(0.1)
+    await worker.stop()
+    raise RuntimeError(f"worker did not start within {START_TIMEOUT_SECONDS} s")

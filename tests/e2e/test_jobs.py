@@ -1,0 +1,165 @@
+"""Background work across real processes: a crash after answering loses no e-mail, workers
+share the queue and run each job once, SIGTERM lets the job under way finish."""
+
+import asyncio
+import signal
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from shared.email import SendEmail
+from shared.jobs.messages import TaskRegistry
+from shared.provisioning import drop_database
+from tests.accounts import new_email, register
+from tests.conftest import create_migrated_database
+from tests.e2e.server import RunningServer, start_server, start_worker
+from tests.jobs.harness import enqueue, eventually, queue_rows
+from tests.mailbox import Mailbox, smtp_server
+from tests.postgres_server import PostgresServer
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+async def url(postgres: PostgresServer) -> AsyncIterator[URL]:
+    url = await create_migrated_database(postgres, "e2e_jobs")
+    yield url
+    await drop_database(url)
+
+
+@pytest.fixture
+async def engine(url: URL) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(text("TRUNCATE pgqueuer, pgqueuer_log, users CASCADE"))
+    yield engine
+    await engine.dispose()
+
+
+def mail_to(mailbox: Mailbox, **env: str) -> dict[str, str]:
+    return {
+        "EMAIL_BACKEND": "smtp",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(mailbox.port),
+        "SMTP_STARTTLS": "false",
+        **env,
+    }
+
+
+def dsn(url: URL) -> str:
+    return url.render_as_string(hide_password=False)
+
+
+async def ask_for_a_reset(server: RunningServer) -> str:
+    async with httpx.AsyncClient(base_url=server.base_url) as client:
+        email = new_email()
+        await register(client, email)
+        response = await client.post("/api/v1/auth/forgot-password", json={"email": email})
+        assert response.status_code == 202
+    return email
+
+
+def kill(process: RunningServer) -> None:
+    process.process.send_signal(signal.SIGKILL)
+    process.process.wait(10)
+
+
+async def test_an_api_killed_after_answering_loses_no_email_a_worker_sends_it(
+    url: URL, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    with smtp_server() as mailbox:
+        env = mail_to(mailbox, WORKER_IN_PROCESS="false")
+        api = await start_server(dsn(url), tmp_path / "api.log", **env)
+        try:
+            email = await ask_for_a_reset(api)
+        finally:
+            kill(api)  # right after the 202: nothing of it survives in memory
+        await asyncio.sleep(1)
+        assert mailbox.messages == []
+        worker = await start_worker(dsn(url), tmp_path / "worker.log", **env)
+        try:
+            [message] = await mailbox.wait_for(1, within=15)
+        finally:
+            assert await worker.stop() == 0
+    assert message["To"] == email
+    assert await queue_rows(engine) == []
+
+
+async def test_an_api_killed_while_its_worker_was_sending_has_the_email_sent_again(
+    url: URL, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    # The first delivery hangs in the mail server; the API dies mid-send; the next API
+    # process's worker takes the job once its heartbeat is stale (2 × JOB_TIMEOUT_SECONDS).
+    with smtp_server(delay=60) as mailbox:
+        env = mail_to(mailbox, WORKER_IN_PROCESS="true", JOB_TIMEOUT_SECONDS="2")
+        api = await start_server(dsn(url), tmp_path / "api.log", **env)
+        try:
+            email = await ask_for_a_reset(api)
+            await eventually(lambda: mailbox.started == 1, within=10)
+        finally:
+            kill(api)
+        mailbox.delay = 0
+        again = await start_server(dsn(url), tmp_path / "again.log", **env)
+        try:
+            [message] = await mailbox.wait_for(1, within=20)
+            await eventually(lambda: _empty(engine))
+        finally:
+            assert await again.stop() == 0
+    assert message["To"] == email
+
+
+async def _empty(engine: AsyncEngine) -> bool:
+    return await queue_rows(engine) == []
+
+
+async def test_two_worker_processes_run_each_of_many_jobs_exactly_once(
+    url: URL, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    count = 100
+    with smtp_server(delay=0.02) as mailbox:
+        env = mail_to(mailbox)
+        workers = [await start_worker(dsn(url), tmp_path / f"w{n}.log", **env) for n in (1, 2)]
+        try:
+            emails = [
+                SendEmail(to=f"n{n}@example.com", subject="s", text=str(uuid.uuid4()))
+                for n in range(count)
+            ]
+            names = TaskRegistry([("kernel", {SendEmail: _never_called})])
+            await enqueue(url, names, *emails)
+            await mailbox.wait_for(count, within=60)
+            await eventually(lambda: _empty(engine))
+            await asyncio.sleep(1)  # a duplicate would have arrived by now
+        finally:
+            codes = [await worker.stop() for worker in workers]
+    assert codes == [0, 0]
+    delivered = Counter(message["Message-ID"] for message in mailbox.messages)
+    assert delivered == Counter({email.message_id: 1 for email in emails})
+    sent_by = [worker.output().count('"email_sent"') for worker in workers]
+    assert sum(sent_by) == count
+    assert all(sent_by), sent_by  # the queue was shared
+
+
+async def _never_called(*_: object) -> None:
+    raise AssertionError("only names the task for enqueueing")
+
+
+async def test_sigterm_lets_the_job_under_way_finish(
+    url: URL, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    with smtp_server(delay=2) as mailbox:
+        worker = await start_worker(dsn(url), tmp_path / "worker.log", **mail_to(mailbox))
+        email = SendEmail(to="ada@example.com", subject="s", text="t")
+        await enqueue(url, TaskRegistry([("kernel", {SendEmail: _never_called})]), email)
+        await eventually(lambda: mailbox.started == 1, within=10)
+        assert await worker.stop() == 0  # SIGTERM mid-delivery
+        [message] = mailbox.messages
+    assert message["Message-ID"] == email.message_id
+    assert await queue_rows(engine) == []
+    assert '"worker_stopped"' in worker.output()
