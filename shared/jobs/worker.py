@@ -24,9 +24,11 @@ from pgqueuer.executors import AbstractEntrypointExecutor, EntrypointExecutorPar
 from pgqueuer.models import Context
 from pgqueuer.models import Job as QueuedJob
 from pydantic import ValidationError
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..periodic import running_every
 from ..settings import Settings
 from .messages import TaskRegistry
 from .metrics import JobMetrics
@@ -41,6 +43,16 @@ MAX_JOBS_AT_ONCE = 10
 # Without a NOTIFY (missed while reconnecting, say) the queue is still looked at this often.
 POLL_INTERVAL = timedelta(seconds=5)
 RESTART_DELAY = timedelta(seconds=2)
+# PgQueuer logs every attempt and keeps per-second counts, forever; each worker trims them.
+HISTORY_KEPT = timedelta(days=7)
+_PURGE_HISTORY = (
+    # The log of a job still queued or failed is kept: `manage.py jobs` shows its last error.
+    text(
+        "DELETE FROM pgqueuer_log l WHERE l.created < now() - CAST(:kept AS interval)"
+        " AND NOT EXISTS (SELECT FROM pgqueuer j WHERE j.id = l.job_id)"
+    ),
+    text("DELETE FROM pgqueuer_statistics WHERE created < now() - CAST(:kept AS interval)"),
+)
 
 
 class UnrunnableJob(Exception):
@@ -151,6 +163,21 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set; then the jobs under way finish (each within its time limit)."""
         logger.info("worker_started", tasks=self.executor.runner.tasks.names)
+        async with running_every(timedelta(hours=1), "purge_job_history", self.purge_history):
+            await self._run(stop)
+        logger.info("worker_stopped")
+
+    async def purge_history(self) -> int:
+        """Delete PgQueuer's log and statistics rows older than HISTORY_KEPT (idempotent)."""
+        purged = 0
+        async with self.executor.runner.session_factory() as session, session.begin():
+            connection = await session.connection()
+            for statement in _PURGE_HISTORY:
+                result = await connection.execute(statement, {"kept": HISTORY_KEPT})
+                purged += result.rowcount
+        return purged
+
+    async def _run(self, stop: asyncio.Event) -> None:
         await pgqueuer.run(
             self._queue_manager,
             dequeue_timeout=POLL_INTERVAL,
@@ -163,7 +190,6 @@ class Worker:
             restart_delay=RESTART_DELAY,
             shutdown=stop,
         )
-        logger.info("worker_stopped")
 
     @contextlib.asynccontextmanager
     async def _queue_manager(self) -> AsyncIterator[QueueManager]:

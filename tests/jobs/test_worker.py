@@ -5,18 +5,22 @@ import asyncio
 import itertools
 import time
 from collections import Counter
+from datetime import timedelta
 
 from pgqueuer import Queries
 from pgqueuer.db import AsyncpgDriver
+from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.db import make_engine, make_session_factory
 from shared.jobs import admin
 from shared.jobs.messages import Event, Job, TaskRegistry
+from shared.jobs.metrics import JobMetrics
 from shared.jobs.queue import ENTRYPOINT, TASK_HEADER
-from shared.jobs.worker import retry_delay
+from shared.jobs.worker import JobRunner, Worker, retry_delay
 from tests.jobs.harness import enqueue, eventually, queue_rows, running_worker, worker_settings
 from tests.network import tcp_proxy
 
@@ -129,8 +133,6 @@ async def _empty(engine: AsyncEngine) -> bool:
 
 
 def test_back_off_doubles_from_the_first_delay_up_to_a_cap() -> None:
-    from datetime import timedelta
-
     first = timedelta(seconds=2)
     assert [retry_delay(first, n).total_seconds() for n in (1, 2, 3, 4)] == [2, 4, 8, 16]
     assert retry_delay(first, 60) == timedelta(minutes=15)
@@ -258,3 +260,31 @@ def test_a_job_type_has_one_handler_and_names_are_dotted() -> None:
 
     with pytest.raises(LookupError, match="no handler"):
         TaskRegistry([]).tasks_for(Ping(n=1))
+
+
+async def test_the_queue_history_is_trimmed_but_a_failed_jobs_log_is_kept(
+    jobs_url: URL, jobs_engine: AsyncEngine
+) -> None:
+    async with jobs_engine.begin() as connection:
+        for statement in (
+            "INSERT INTO pgqueuer (id, priority, status, entrypoint) VALUES (1, 0, 'failed', 'm')",
+            "INSERT INTO pgqueuer_log (job_id, status, priority, entrypoint, created) VALUES"
+            " (1, 'failed', 0, 'm', now() - interval '30 days'),"  # a failed job's: kept
+            " (2, 'successful', 0, 'm', now() - interval '30 days'),"
+            " (3, 'successful', 0, 'm', now() - interval '1 day')",
+            "INSERT INTO pgqueuer_statistics (count, priority, status, entrypoint, created)"
+            " VALUES (1, 0, 'successful', 'm', now() - interval '30 days'),"
+            " (1, 0, 'successful', 'm', now())",
+        ):
+            await connection.execute(text(statement))
+    settings = worker_settings(jobs_url)
+    engine = make_engine(settings)
+    runner = JobRunner(TaskRegistry([]), make_session_factory(engine), timedelta(seconds=1))
+    worker = Worker(settings, runner, JobMetrics(CollectorRegistry()))
+    assert await worker.purge_history() == 2
+    assert await worker.purge_history() == 0
+    await engine.dispose()
+    async with jobs_engine.connect() as connection:
+        kept = await connection.execute(text("SELECT job_id FROM pgqueuer_log ORDER BY job_id"))
+        assert kept.scalars().all() == [1, 3]
+        assert await connection.scalar(text("SELECT count(*) FROM pgqueuer_statistics")) == 1
