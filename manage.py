@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 
+import asyncpg
 import structlog
 import uvicorn
 from dependency_injector import providers
@@ -18,6 +19,7 @@ from fastapi_users.exceptions import InvalidPasswordException
 from main import AppContainer
 from modules.users.public import ensure_superuser
 from shared.jobs import admin as job_admin
+from shared.jobs.metrics import serve_worker_metrics
 from shared.logs import configure_logging
 from shared.provisioning import create_database_if_missing, upgrade_to_head
 from shared.settings import Settings, load_settings
@@ -75,6 +77,17 @@ def worker(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        if settings.worker_metrics_port:
+            serve_worker_metrics(
+                container.metrics_registry(),
+                container.job_metrics(),
+                container.engine(),
+                settings.host,
+                settings.worker_metrics_port,
+            )
+            logger.info(
+                "worker_metrics", url=f"http://{settings.host}:{settings.worker_metrics_port}/"
+            )
         try:
             await container.worker().run(stop)
         finally:
@@ -87,7 +100,11 @@ def jobs(settings: Settings, *, retry: list[int] | None, all_failed: bool) -> No
     """List the backlog and the failed jobs, or put failed jobs back in the queue."""
 
     async def run() -> None:
-        connection = await job_admin.connect(settings.database)
+        try:
+            connection = await job_admin.connect(settings.database)
+        except (OSError, asyncpg.PostgresError) as error:
+            url = settings.database
+            sys.exit(f"jobs: cannot use the database at {url.host}:{url.port or 5432}: {error}")
         try:
             if retry is not None or all_failed:
                 requeued = await job_admin.retry(connection, None if all_failed else retry)

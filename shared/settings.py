@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     worker_in_process: bool = Field(
         default_factory=lambda data: data["environment"] != "production"
     )
+    worker_metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="where `manage.py worker` serves Prometheus metrics"
+    )
     job_max_attempts: int = Field(10, ge=1)
     job_timeout_seconds: float = Field(60.0, gt=0, description="a handler is cut off after this")
     job_retry_delay_seconds: float = Field(

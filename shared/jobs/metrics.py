@@ -4,7 +4,12 @@ Counters are per process (a scrape of several processes adds them up); the backl
 are read from the queue table at scrape time, so every process reports the same backlog.
 """
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+import asyncio
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -66,3 +71,35 @@ class JobMetrics:
         """The queue could not be read: report NaN rather than a stale figure."""
         for gauge in (self.pending, self.failed_held, self.oldest_pending_age):
             gauge.set(float("nan"))
+
+
+class _BacklogFirst(Collector):
+    """A registry whose scrape, in the metrics server's thread, first reads the backlog on
+    the worker's event loop (where the database connections live)."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        metrics: JobMetrics,
+        engine: AsyncEngine,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.registry, self.metrics, self.engine, self.loop = registry, metrics, engine, loop
+
+    def collect(self) -> Iterator[Metric]:
+        read = asyncio.run_coroutine_threadsafe(self.metrics.read_backlog(self.engine), self.loop)
+        try:
+            read.result(timeout=2)
+        except Exception:  # a scrape still answers, with the backlog unknown
+            read.cancel()
+            self.metrics.mark_backlog_unknown()
+        yield from self.registry.collect()
+
+
+def serve_worker_metrics(
+    registry: CollectorRegistry, metrics: JobMetrics, engine: AsyncEngine, host: str, port: int
+) -> None:
+    """Prometheus text on http://host:port/ for a worker process, which serves no API
+    (prometheus-client's own server, in a daemon thread)."""
+    loop = asyncio.get_running_loop()
+    start_http_server(port, addr=host, registry=_BacklogFirst(registry, metrics, engine, loop))

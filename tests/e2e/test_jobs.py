@@ -22,6 +22,7 @@ from tests.conftest import create_migrated_database
 from tests.e2e.server import RunningServer, start_server, start_worker
 from tests.jobs.harness import enqueue, eventually, queue_rows
 from tests.mailbox import Mailbox, smtp_server
+from tests.network import closed_port
 from tests.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.e2e
@@ -124,8 +125,13 @@ async def test_two_worker_processes_run_each_of_many_jobs_exactly_once(
 ) -> None:
     count = 100
     with smtp_server(delay=0.02) as mailbox:
-        env = mail_to(mailbox)
-        workers = [await start_worker(dsn(url), tmp_path / f"w{n}.log", **env) for n in (1, 2)]
+        ports = [closed_port(), closed_port()]
+        workers = [
+            await start_worker(
+                dsn(url), tmp_path / f"w{n}.log", **mail_to(mailbox), WORKER_METRICS_PORT=str(port)
+            )
+            for n, port in enumerate(ports)
+        ]
         try:
             emails = [
                 SendEmail(to=f"n{n}@example.com", subject="s", text=str(uuid.uuid4()))
@@ -136,6 +142,7 @@ async def test_two_worker_processes_run_each_of_many_jobs_exactly_once(
             await mailbox.wait_for(count, within=60)
             await eventually(lambda: _empty(engine))
             await asyncio.sleep(1)  # a duplicate would have arrived by now
+            scrapes = [await scrape(port) for port in ports]
         finally:
             codes = [await worker.stop() for worker in workers]
     assert codes == [0, 0]
@@ -144,6 +151,20 @@ async def test_two_worker_processes_run_each_of_many_jobs_exactly_once(
     sent_by = [worker.output().count('"email_sent"') for worker in workers]
     assert sum(sent_by) == count
     assert all(sent_by), sent_by  # the queue was shared
+    # Each worker's own metrics server counts what it did, and reads the shared backlog.
+    succeeded = [
+        float(text.split('jobs_succeeded_total{task="email.send"} ')[1].split()[0])
+        for text in scrapes
+    ]
+    assert succeeded == [float(n) for n in sent_by]
+    assert all("\njobs_pending 0.0" in text for text in scrapes)
+
+
+async def scrape(port: int) -> str:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"http://127.0.0.1:{port}/")
+    assert response.status_code == 200
+    return response.text
 
 
 async def _never_called(*_: object) -> None:

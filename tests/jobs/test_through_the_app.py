@@ -223,3 +223,14 @@ async def test_an_email_the_server_never_takes_is_kept_as_failed_then_retried_by
 async def _status_is(engine: AsyncEngine, status: str) -> bool:
     statuses = [s for _, s, _ in await queue_rows(engine)]
     return statuses == [status]
+
+
+def test_manage_jobs_without_a_database_says_so_in_one_line() -> None:
+    port = closed_port()
+    result = manage(
+        URL.create("postgresql+asyncpg", host="127.0.0.1", port=port, database="x"), "jobs"
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"jobs: cannot use the database at 127.0.0.1:{port}: ")
