@@ -40,8 +40,10 @@ MAX_RETRY_DELAY = timedelta(minutes=15)
 # Jobs claimed per round trip, and held at once by one worker process.
 BATCH_SIZE = 5
 MAX_JOBS_AT_ONCE = 10
-# Without a NOTIFY (missed while reconnecting, say) the queue is still looked at this often.
-POLL_INTERVAL = timedelta(seconds=5)
+# Without a NOTIFY the queue is still looked at this often. PgQueuer's trigger notifies on
+# INSERT (a new job) but not on UPDATE, so a job put back (a retry whose delay ends, or
+# `manage.py jobs retry`) can wait up to this long on top of its delay.
+POLL_INTERVAL = timedelta(seconds=2)
 RESTART_DELAY = timedelta(seconds=2)
 # PgQueuer logs every attempt and keeps per-second counts, forever; each worker trims them.
 HISTORY_KEPT = timedelta(days=7)
