@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from sqlalchemy.engine import URL
 
 from tests.conftest import LIMITS_OUT_OF_REACH
 from tests.network import closed_port
@@ -17,6 +18,20 @@ from tests.network import closed_port
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 15.0
+
+
+def run_manage(database_url: URL, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python manage.py ARGS` against `database_url`, to its end (at most a minute)."""
+    env = {**os.environ, "DATABASE_URL": database_url.render_as_string(hide_password=False)}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @dataclass

@@ -5,43 +5,22 @@ import asyncio
 import signal
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.email import SendEmail
 from shared.jobs.messages import TaskRegistry
-from shared.provisioning import drop_database
 from tests.accounts import new_email, register
-from tests.conftest import create_migrated_database
 from tests.e2e.server import RunningServer, start_server, start_worker
 from tests.jobs.harness import enqueue, eventually, queue_rows
 from tests.mailbox import Mailbox, smtp_server
 from tests.network import closed_port
-from tests.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-async def url(postgres: PostgresServer) -> AsyncIterator[URL]:
-    url = await create_migrated_database(postgres, "e2e_jobs")
-    yield url
-    await drop_database(url)
-
-
-@pytest.fixture
-async def engine(url: URL) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(url)
-    async with engine.begin() as connection:
-        await connection.execute(text("TRUNCATE pgqueuer, pgqueuer_log, users CASCADE"))
-    yield engine
-    await engine.dispose()
 
 
 def mail_to(mailbox: Mailbox, **env: str) -> dict[str, str]:
@@ -73,44 +52,44 @@ def kill(process: RunningServer) -> None:
 
 
 async def test_an_api_killed_after_answering_loses_no_email_a_worker_sends_it(
-    url: URL, engine: AsyncEngine, tmp_path: Path
+    jobs_url: URL, jobs_engine: AsyncEngine, tmp_path: Path
 ) -> None:
     with smtp_server() as mailbox:
         env = mail_to(mailbox, WORKER_IN_PROCESS="false")
-        api = await start_server(dsn(url), tmp_path / "api.log", **env)
+        api = await start_server(dsn(jobs_url), tmp_path / "api.log", **env)
         try:
             email = await ask_for_a_reset(api)
         finally:
             kill(api)  # right after the 202: nothing of it survives in memory
         await asyncio.sleep(1)
         assert mailbox.messages == []
-        worker = await start_worker(dsn(url), tmp_path / "worker.log", **env)
+        worker = await start_worker(dsn(jobs_url), tmp_path / "worker.log", **env)
         try:
             [message] = await mailbox.wait_for(1, within=15)
         finally:
             assert await worker.stop() == 0
     assert message["To"] == email
-    assert await queue_rows(engine) == []
+    assert await queue_rows(jobs_engine) == []
 
 
 async def test_an_api_killed_while_its_worker_was_sending_has_the_email_sent_again(
-    url: URL, engine: AsyncEngine, tmp_path: Path
+    jobs_url: URL, jobs_engine: AsyncEngine, tmp_path: Path
 ) -> None:
     # The first delivery hangs in the mail server; the API dies mid-send; the next API
     # process's worker takes the job once its heartbeat is stale (2 × JOB_TIMEOUT_SECONDS).
     with smtp_server(delay=60) as mailbox:
         env = mail_to(mailbox, WORKER_IN_PROCESS="true", JOB_TIMEOUT_SECONDS="2")
-        api = await start_server(dsn(url), tmp_path / "api.log", **env)
+        api = await start_server(dsn(jobs_url), tmp_path / "api.log", **env)
         try:
             email = await ask_for_a_reset(api)
             await eventually(lambda: mailbox.started == 1, within=10)
         finally:
             kill(api)
         mailbox.delay = 0
-        again = await start_server(dsn(url), tmp_path / "again.log", **env)
+        again = await start_server(dsn(jobs_url), tmp_path / "again.log", **env)
         try:
             [message] = await mailbox.wait_for(1, within=20)
-            await eventually(lambda: _empty(engine))
+            await eventually(lambda: _empty(jobs_engine))
         finally:
             assert await again.stop() == 0
     assert message["To"] == email
@@ -121,14 +100,17 @@ async def _empty(engine: AsyncEngine) -> bool:
 
 
 async def test_two_worker_processes_run_each_of_many_jobs_exactly_once(
-    url: URL, engine: AsyncEngine, tmp_path: Path
+    jobs_url: URL, jobs_engine: AsyncEngine, tmp_path: Path
 ) -> None:
     count = 100
     with smtp_server(delay=0.02) as mailbox:
         ports = [closed_port(), closed_port()]
         workers = [
             await start_worker(
-                dsn(url), tmp_path / f"w{n}.log", **mail_to(mailbox), WORKER_METRICS_PORT=str(port)
+                dsn(jobs_url),
+                tmp_path / f"w{n}.log",
+                **mail_to(mailbox),
+                WORKER_METRICS_PORT=str(port),
             )
             for n, port in enumerate(ports)
         ]
@@ -138,9 +120,9 @@ async def test_two_worker_processes_run_each_of_many_jobs_exactly_once(
                 for n in range(count)
             ]
             names = TaskRegistry([("kernel", {SendEmail: _never_called})])
-            await enqueue(url, names, *emails)
+            await enqueue(jobs_url, names, *emails)
             await mailbox.wait_for(count, within=60)
-            await eventually(lambda: _empty(engine))
+            await eventually(lambda: _empty(jobs_engine))
             await asyncio.sleep(1)  # a duplicate would have arrived by now
             scrapes = [await scrape(port) for port in ports]
         finally:
@@ -172,15 +154,15 @@ async def _never_called(*_: object) -> None:
 
 
 async def test_sigterm_lets_the_job_under_way_finish(
-    url: URL, engine: AsyncEngine, tmp_path: Path
+    jobs_url: URL, jobs_engine: AsyncEngine, tmp_path: Path
 ) -> None:
     with smtp_server(delay=2) as mailbox:
-        worker = await start_worker(dsn(url), tmp_path / "worker.log", **mail_to(mailbox))
+        worker = await start_worker(dsn(jobs_url), tmp_path / "worker.log", **mail_to(mailbox))
         email = SendEmail(to="ada@example.com", subject="s", text="t")
-        await enqueue(url, TaskRegistry([("kernel", {SendEmail: _never_called})]), email)
+        await enqueue(jobs_url, TaskRegistry([("kernel", {SendEmail: _never_called})]), email)
         await eventually(lambda: mailbox.started == 1, within=10)
         assert await worker.stop() == 0  # SIGTERM mid-delivery
         [message] = mailbox.messages
     assert message["Message-ID"] == email.message_id
-    assert await queue_rows(engine) == []
+    assert await queue_rows(jobs_engine) == []
     assert '"worker_stopped"' in worker.output()

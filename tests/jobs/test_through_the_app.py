@@ -3,9 +3,6 @@ app's in-process worker (WORKER_IN_PROCESS) does the work, `/metrics` and `manag
 report it. Real commits, on the jobs tests' own database, and a real SMTP server."""
 
 import asyncio
-import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,7 +24,7 @@ from shared.jobs.messages import Handlers, TaskRegistry
 from shared.jobs.queue import JobQueue
 from tests.accounts import create_account, new_email, register
 from tests.conftest import build_app, http_client
-from tests.e2e.server import ROOT
+from tests.e2e.server import run_manage
 from tests.jobs.harness import eventually, queue_rows, worker_settings
 from tests.mailbox import Mailbox, smtp_server
 from tests.network import closed_port
@@ -158,19 +155,6 @@ async def _empty(engine: AsyncEngine) -> bool:
     return await queue_rows(engine) == []
 
 
-def manage(url: URL, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": url.render_as_string(hide_password=False)}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 async def test_an_email_waits_for_the_mail_server_and_goes_out_once_it_is_back(
     jobs_url: URL, jobs_engine: AsyncEngine
 ) -> None:
@@ -204,20 +188,23 @@ async def test_an_email_the_server_never_takes_is_kept_as_failed_then_retried_by
         await client.post("/api/v1/auth/forgot-password", json={"email": email})
         await eventually(lambda: _status_is(jobs_engine, "failed"), within=10)
 
-        listing = await asyncio.to_thread(manage, jobs_url, "jobs")
+        listing = await asyncio.to_thread(run_manage, jobs_url, "jobs")
         assert listing.returncode == 0, listing.stderr
         assert "email.send" in listing.stdout and "failed" in listing.stdout
         assert "3 attempts" in listing.stdout and "SMTPConnectError" in listing.stdout
         [job_id] = [line.split()[0] for line in listing.stdout.splitlines() if "3 attempts" in line]
 
         with smtp_server(port) as mailbox:
-            retried = await asyncio.to_thread(manage, jobs_url, "jobs", "retry", job_id)
+            retried = await asyncio.to_thread(run_manage, jobs_url, "jobs", "retry", job_id)
             assert retried.returncode == 0, retried.stderr
             assert f"Queued again: {job_id}" in retried.stdout
             [message] = await mailbox.wait_for(1, within=10)
             await eventually(lambda: _empty(jobs_engine))
     assert message["To"] == email
-    assert "no pending or failed jobs" in (await asyncio.to_thread(manage, jobs_url, "jobs")).stdout
+    assert (
+        "no pending or failed jobs"
+        in (await asyncio.to_thread(run_manage, jobs_url, "jobs")).stdout
+    )
 
 
 async def _status_is(engine: AsyncEngine, status: str) -> bool:
@@ -227,7 +214,7 @@ async def _status_is(engine: AsyncEngine, status: str) -> bool:
 
 def test_manage_jobs_without_a_database_says_so_in_one_line() -> None:
     port = closed_port()
-    result = manage(
+    result = run_manage(
         URL.create("postgresql+asyncpg", host="127.0.0.1", port=port, database="x"), "jobs"
     )
     assert result.returncode == 1

@@ -1,12 +1,9 @@
 """The first superuser: at start-up from the settings, and from the command line."""
 
 import asyncio
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 from fastapi import FastAPI
@@ -18,9 +15,8 @@ from modules.users.public import ensure_superuser
 from shared.provisioning import drop_database
 from tests.accounts import PASSWORD, login, new_email
 from tests.conftest import http_client
+from tests.e2e.server import run_manage
 from tests.postgres_server import PostgresServer
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -87,33 +83,31 @@ async def cli_database(postgres: PostgresServer) -> AsyncIterator[URL]:
     await drop_database(url)
 
 
-def run_cli(database: URL, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database.render_as_string(hide_password=False),
-        "PYTHONPATH": str(ROOT),
-    }
-    return subprocess.run(
-        [sys.executable, "manage.py", "create-superuser", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def create_superuser(database: URL, email: str, password: str) -> CompletedProcess[str]:
+    return run_manage(database, "create-superuser", "--email", email, "--password", password)
 
 
 def test_the_command_line_creates_a_superuser_and_leaves_an_existing_one(
     cli_database: URL,
 ) -> None:
-    first = run_cli(cli_database, "--email", "root@example.com", "--password", PASSWORD)
+    first = run_manage(
+        cli_database, "create-superuser", "--email", "root@example.com", "--password", PASSWORD
+    )
     assert first.returncode == 0, first.stderr
     assert "Superuser root@example.com created." in first.stdout
-    again = run_cli(cli_database, "--email", "ROOT@example.com", "--password", "another-pw-1")
+    again = run_manage(
+        cli_database,
+        "create-superuser",
+        "--email",
+        "ROOT@example.com",
+        "--password",
+        "another-pw-1",
+    )
     assert again.returncode == 0
     assert "already exists; left unchanged" in again.stdout
-    weak = run_cli(cli_database, "--email", "other@example.com", "--password", "short")
+    weak = run_manage(
+        cli_database, "create-superuser", "--email", "other@example.com", "--password", "short"
+    )
     assert weak.returncode != 0
     assert weak.stderr.strip().splitlines() == [
         "Password refused: Password must be 8 to 128 characters"
