@@ -50,13 +50,13 @@ fmt: .venv/.installed ## ruff format + safe fixes
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
 
-migrate: .venv/.installed ## create the database if missing, apply migrations
+migrate: .venv/.installed ## create the database if missing, upgrade every module's branch
 	$(RUN) python manage.py migrate
 
-migration: .venv/.installed ## autogenerate a migration: make migration m="add items"
-	@test -n "$(m)" || { echo 'usage: make migration m="what changed"'; exit 2; }
+migration: .venv/.installed ## autogenerate a migration in a module's branch: make migration M=items m="add sku"
+	@test -n "$(M)" -a -n "$(m)" || { echo 'usage: make migration M=<module> m="what changed"'; exit 2; }
 	$(RUN) python manage.py migrate
-	$(RUN) alembic revision --autogenerate -m "$(m)"
+	$(RUN) alembic -x module=$(M) revision --autogenerate --head $(M)@head -m "$(m)"
 
 superuser: .venv/.installed ## create a superuser: make superuser EMAIL=you@example.com PASSWORD=...
 	@test -n "$(EMAIL)" -a -n "$(PASSWORD)" || { echo 'usage: make superuser EMAIL=… PASSWORD=…'; exit 2; }

@@ -2,6 +2,8 @@
 
 Programmatic callers (the test harness, `manage.py`) pass the URL as
 `config.attributes["database_url"]`; the alembic command line reads the settings.
+`-x module=items` (what `make migration M=items` passes) limits autogenerate to that module's
+tables, so its revision holds its own changes only.
 """
 
 import asyncio
@@ -17,6 +19,7 @@ from sqlmodel import SQLModel
 import shared.db  # noqa: F401  (sets the constraint naming convention before models load)
 from main import MODULES
 from shared.jobs.schema import ENGINE_TABLES
+from shared.module import tables_by_module
 from shared.settings import load_settings
 
 config = context.config
@@ -33,10 +36,33 @@ for module in MODULES:
 target_metadata = SQLModel.metadata
 
 
+only_module = context.get_x_argument(as_dictionary=True).get("module")
+if only_module is not None:
+    tables = tables_by_module(MODULES)
+    if only_module not in tables:
+        raise SystemExit(f"-x module={only_module}: no module of that name declares tables")
+    ONLY_TABLES: frozenset[str] | None = tables[only_module]
+else:
+    ONLY_TABLES = None
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """With `-x module=…`, the model side is limited to that module's tables too."""
+    if ONLY_TABLES is None or type_ != "table":
+        return True
+    return name in ONLY_TABLES
+
+
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     """Autogenerate compares SQLModel's tables only: the job queue's tables are PgQueuer's,
     created by their own migration and checked against PgQueuer's own plan."""
-    return not (type_ == "table" and name in ENGINE_TABLES)
+    if type_ != "table":
+        return True
+    if ONLY_TABLES is not None:
+        return name in ONLY_TABLES
+    return name not in ENGINE_TABLES
 
 
 def run_migrations_offline() -> None:
@@ -45,6 +71,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         include_name=include_name,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -52,7 +79,10 @@ def run_migrations_offline() -> None:
 
 def _run_migrations(connection: Connection) -> None:
     context.configure(
-        connection=connection, target_metadata=target_metadata, include_name=include_name
+        connection=connection,
+        target_metadata=target_metadata,
+        include_name=include_name,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

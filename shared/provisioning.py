@@ -64,6 +64,6 @@ def alembic_config(url: URL) -> Config:
 
 
 def upgrade_to_head(url: URL) -> None:
-    """`alembic upgrade head` (blocking, and runs its own event loop: call it from a thread
-    when an event loop is already running)."""
-    command.upgrade(alembic_config(url), "head")
+    """`alembic upgrade heads`: every module's branch (blocking, and runs its own event loop:
+    call it from a thread when an event loop is already running)."""
+    command.upgrade(alembic_config(url), "heads")

@@ -1,7 +1,7 @@
-"""items and idempotency keys
+"""items: items and idempotency keys
 
-Revision ID: 85947ca0d381
-Revises: 177b31f0dc4e
+Revision ID: c3a5e1b42d33
+Revises:
 Create Date: 2026-11-22 03:55:12.941754
 """
 
@@ -12,10 +12,10 @@ import sqlmodel
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "85947ca0d381"
-down_revision: str | None = "177b31f0dc4e"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision: str = "c3a5e1b42d33"
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = ("items",)
+depends_on: str | Sequence[str] | None = "a1f3c9d20b11"  # users: items.owner_id references users.id
 
 
 def upgrade() -> None:
@@ -27,12 +27,6 @@ def upgrade() -> None:
         sa.Column("request_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("response", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["owner_id"],
-            ["users.id"],
-            name=op.f("fk_item_idempotency_keys_owner_id_users"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("owner_id", "key", name=op.f("pk_item_idempotency_keys")),
     )
     op.create_index(

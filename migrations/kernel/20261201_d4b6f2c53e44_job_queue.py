@@ -4,8 +4,8 @@ The statements `pgq sql install` printed for PgQueuer 1.6.0, kept here as they w
 migration never changes once written. A later PgQueuer that changes its schema gets a new
 migration (tests/test_migrations.py says when).
 
-Revision ID: 3c1f0a9b2d47
-Revises: 85947ca0d381
+Revision ID: d4b6f2c53e44
+Revises:
 Create Date: 2026-12-01 21:30:00.000000
 """
 
@@ -15,9 +15,9 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "3c1f0a9b2d47"
-down_revision: str | None = "85947ca0d381"
-branch_labels: str | Sequence[str] | None = None
+revision: str = "d4b6f2c53e44"
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = ("kernel",)
 depends_on: str | Sequence[str] | None = None
 
 # One statement each: asyncpg sends every statement as its own prepared statement.
