@@ -9,7 +9,7 @@ RUN := $(UV) run --locked
 M ?=
 m ?=
 
-.PHONY: help install run dev worker test lint fmt migrate migration superuser bench up down
+.PHONY: help install run dev worker test lint fmt migrate migration superuser docs bench up down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,11 +37,12 @@ worker: .venv/.installed ## a standalone background worker; run any number, on a
 test: .venv/.installed ## the whole suite on real PostgreSQL; M=<module> for one module
 	$(RUN) pytest $(if $(M),tests/$(M))
 
-lint: .venv/.installed ## ruff, mypy, import contracts, Dockerfile, compose and CI schemas
+lint: .venv/.installed ## ruff, mypy, import contracts, docs/modules.md fresh, Dockerfile, compose and CI schemas
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 	$(RUN) lint-imports
+	$(RUN) python manage.py docs --check
 	$(RUN) hadolint Dockerfile
 	$(RUN) check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
 	$(RUN) check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
@@ -61,6 +62,9 @@ migration: .venv/.installed ## autogenerate a migration in a module's branch: ma
 superuser: .venv/.installed ## create a superuser: make superuser EMAIL=you@example.com PASSWORD=...
 	@test -n "$(EMAIL)" -a -n "$(PASSWORD)" || { echo 'usage: make superuser EMAIL=… PASSWORD=…'; exit 2; }
 	SUPERUSER_PASSWORD='$(PASSWORD)' $(RUN) python manage.py create-superuser --email '$(EMAIL)'
+
+docs: .venv/.installed ## write docs/modules.md (routes, tables, events, settings) from the code
+	$(RUN) python manage.py docs
 
 bench: .venv/.installed ## load benchmark against a bare-stack reference (SMOKE=1: 2 s runs)
 	@command -v wrk >/dev/null || { echo "make bench needs wrk: sudo apt-get install wrk (Debian/Ubuntu) or brew install wrk"; exit 2; }

@@ -9,6 +9,7 @@ import asyncio
 import os
 import signal
 import sys
+from pathlib import Path
 
 import asyncpg
 import structlog
@@ -16,15 +17,17 @@ import uvicorn
 from dependency_injector import providers
 from fastapi_users.exceptions import InvalidPasswordException
 
-from main import AppContainer
+from main import MODULES, AppContainer
 from modules.users.public import ensure_superuser
 from shared.jobs import admin as job_admin
 from shared.jobs.metrics import serve_worker_metrics
 from shared.logs import configure_logging
+from shared.module_map import render as render_module_map
 from shared.provisioning import create_database_if_missing, upgrade_to_head
 from shared.settings import Settings, load_settings
 
 logger = structlog.get_logger("manage")
+ROOT = Path(__file__).resolve().parent
 GRACEFUL_SHUTDOWN_SECONDS = 20
 
 
@@ -131,6 +134,19 @@ def jobs(settings: Settings, *, retry: list[int] | None, all_failed: bool) -> No
     asyncio.run(run())
 
 
+def docs(*, check: bool) -> None:
+    """Write docs/modules.md from the code; with `check`, only say whether it is stale."""
+    target = ROOT / "docs" / "modules.md"
+    text = render_module_map(MODULES, ROOT)
+    if check:
+        if not target.exists() or target.read_text() != text:
+            sys.exit("docs/modules.md is stale: run `make docs` and commit it")
+        return
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(text)
+    print(f"Wrote {target.relative_to(ROOT)}")
+
+
 def create_superuser(settings: Settings, email: str, password: str) -> None:
     """Create a verified superuser, or leave an existing account with that e-mail as it is."""
     migrate(settings)
@@ -175,6 +191,8 @@ def main() -> None:
     retry_parser.add_argument("ids", nargs="*", type=int, metavar="ID")
     retry_parser.add_argument("--all-failed", action="store_true", help="every failed job")
     commands.add_parser("migrate", help="create the database if missing, then migrate to head")
+    docs_parser = commands.add_parser("docs", help="write docs/modules.md from the code")
+    docs_parser.add_argument("--check", action="store_true", help="fail if it is stale")
     superuser_parser = commands.add_parser(
         "create-superuser", help="create a verified superuser (never overwrites an account)"
     )
@@ -188,6 +206,8 @@ def main() -> None:
     configure_logging(settings.log_level, settings.log_format)
     if args.command == "serve":
         serve(settings, reload=args.reload, skip_migrations=args.skip_migrations)
+    elif args.command == "docs":
+        docs(check=args.check)
     elif args.command == "worker":
         worker(settings)
     elif args.command == "jobs":

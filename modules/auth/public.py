@@ -24,3 +24,5 @@ async def current_superuser(
 CurrentUser = Annotated[User, Depends(current_user)]
 # The same, and a superuser (403 otherwise).
 CurrentSuperuser = Annotated[User, Depends(current_superuser)]
+
+__all__ = ["CurrentSuperuser", "CurrentUser", "current_superuser", "current_user"]

@@ -1,0 +1,148 @@
+"""`make docs`: docs/modules.md, the map of the modules, written from the code.
+
+For each module: its routes, tables (from its models), the events it publishes
+(Event classes in its public surface) and consumes (its handlers), the jobs it handles, the
+settings it reads (`settings.<name>` in its source) and its public names; then a Mermaid graph
+of the dependencies between modules (imports of another module's public surface, and events).
+"""
+
+import ast
+import importlib
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from fastapi.routing import APIRoute
+
+from .jobs.messages import Event, Job, Message
+from .module import Module, tables_by_module
+from .settings import Settings
+
+HEADER = """# Modules
+
+Written by `make docs` from the code (`shared/module_map.py`); CI fails when it is stale.
+Do not edit by hand.
+"""
+_SETTING = re.compile(r"\bsettings\.([a-z_][a-z0-9_]*)")
+
+
+def _package_files(module: Module, root: Path) -> list[Path]:
+    return sorted((root / "modules" / module.name).rglob("*.py"))
+
+
+def _imported_modules(module: Module, root: Path, names: set[str]) -> set[str]:
+    """The other modules this one imports from (through their public.py, import-linter sees
+    to that)."""
+    found: set[str] = set()
+    for path in _package_files(module, root):
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and node.level == 0
+                else []
+            )
+            for target in targets:
+                parts = target.split(".")
+                if len(parts) > 1 and parts[0] == "modules" and parts[1] in names:
+                    found.add(parts[1])
+    return found - {module.name}
+
+
+def _settings_read(module: Module, root: Path) -> list[str]:
+    fields = set(Settings.model_fields)
+    used = {
+        name
+        for path in _package_files(module, root)
+        for name in _SETTING.findall(path.read_text())
+        if name in fields
+    }
+    return sorted(name.upper() for name in used)
+
+
+def _public_surface(module: Module) -> dict[str, object]:
+    """What `modules/<name>/public.py` exports (`__all__`), or nothing without one."""
+    try:
+        public = importlib.import_module(f"modules.{module.name}.public")
+    except ModuleNotFoundError:
+        return {}
+    return {name: getattr(public, name) for name in getattr(public, "__all__", ())}
+
+
+def _published_events(module: Module) -> list[type[Event]]:
+    events = {
+        value
+        for value in _public_surface(module).values()
+        if isinstance(value, type) and issubclass(value, Event) and value.name
+    }
+    return sorted(events, key=lambda event: event.name)
+
+
+def _routes(module: Module) -> list[tuple[str, str, str]]:
+    """(method, path, summary) of the module's routes, where the app mounts them."""
+    rows = [
+        (method, module.prefix + route.path, route.summary or route.name)
+        for route in module.router.routes
+        if isinstance(route, APIRoute)
+        for method in (route.methods or set()) - {"HEAD"}
+    ]
+    return sorted(rows, key=lambda row: (row[1], row[0]))
+
+
+def render(modules: Iterable[Module], root: Path) -> str:
+    modules = list(modules)
+    names = {module.name for module in modules}
+    tables = tables_by_module(modules)
+    publisher: dict[type[Message], str] = {
+        event: module.name for module in modules for event in _published_events(module)
+    }
+    out = [HEADER]
+    edges: set[tuple[str, str, str]] = set()
+    for module in modules:
+        out.append(f"## {module.name}\n")
+        routes = _routes(module)
+        out.append("**Routes**" + ("" if routes else ": none") + "\n")
+        if routes:
+            out.append("| method | path | summary |\n|---|---|---|")
+            out += [f"| {method} | `{path}` | {summary} |" for method, path, summary in routes]
+            out.append("")
+        owned = sorted(tables.get(module.name, ()))
+        out.append("**Tables**: " + (", ".join(f"`{t}`" for t in owned) or "none") + "\n")
+        published = [event.name for event in _published_events(module)]
+        out.append("**Publishes**: " + (", ".join(f"`{e}`" for e in published) or "nothing") + "\n")
+        consumed = sorted(
+            (message.name, getattr(handler, "__name__", "handler"))
+            for message, handler in module.handlers.items()
+            if issubclass(message, Event)
+        )
+        out.append(
+            "**Consumes**: "
+            + (", ".join(f"`{event}` (`{handler}`)" for event, handler in consumed) or "nothing")
+            + "\n"
+        )
+        jobs = sorted(message.name for message in module.handlers if issubclass(message, Job))
+        if jobs:
+            out.append("**Handles jobs**: " + ", ".join(f"`{job}`" for job in jobs) + "\n")
+        read = _settings_read(module, root)
+        out.append("**Settings read**: " + (", ".join(f"`{s}`" for s in read) or "none") + "\n")
+        public = sorted(_public_surface(module))
+        out.append("**Public names**: " + (", ".join(f"`{n}`" for n in public) or "none") + "\n")
+        for other in sorted(_imported_modules(module, root, names)):
+            edges.add((module.name, other, "imports"))
+        for message in module.handlers:
+            source = publisher.get(message)
+            if source is not None and source != module.name:
+                edges.add((source, module.name, message.name))
+    out.append("## Dependencies\n")
+    out.append(
+        "A solid arrow: the module imports the other's public surface. A dotted one: an event"
+        " the first publishes and the second handles.\n"
+    )
+    out.append("```mermaid\ngraph LR")
+    out += [f"    {module.name}" for module in modules]
+    for source, target, kind in sorted(edges):
+        arrow = "-->" if kind == "imports" else f"-. {kind} .->"
+        out.append(f"    {source} {arrow} {target}")
+    out.append("```\n")
+    return "\n".join(out)
