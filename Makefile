@@ -1,4 +1,4 @@
-# The command-line contract of OPERATIONS.md. `make help` lists the targets.
+# The commands the README documents. `make help` lists the targets.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 

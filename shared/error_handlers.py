@@ -1,4 +1,5 @@
-"""Renders every non-2xx answer in the one envelope of API.md.
+"""Renders every non-2xx answer in the one error envelope (README, "Conventions every route
+follows").
 
 {"error": {"code": "ITEM_NOT_FOUND", "detail": "Item not found", "request_id": "…"}}
 """

@@ -1,4 +1,4 @@
-"""Rate limits (API.md "Rate limits"), counted by slowapi: in Redis when REDIS_URL is set, so
+"""Rate limits (README, "Deployment"), counted by slowapi: in Redis when REDIS_URL is set, so
 every worker and replica shares one budget, in memory otherwise.
 
 Every API route counts against the client's default budget (RATE_LIMIT_DEFAULT, one budget

@@ -1,4 +1,5 @@
-"""Every setting of OPERATIONS.md, typed, read from the environment or `.env`.
+"""Every setting (README, "Configuration"; all of them in .env.example), typed, read from the
+environment or `.env`.
 
 `load_settings()` is what processes call at start-up: a bad value becomes one line on
 stderr naming the variable and a non-zero exit, never a traceback.

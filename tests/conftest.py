@@ -1,4 +1,4 @@
-"""The database harness (OPERATIONS.md) and the app under test.
+"""The database harness (README, "Tests") and the app under test.
 
 Per run: one uniquely named database on the selected server, migrated with
 `alembic upgrade head`, dropped at the end. Per test: one connection inside a transaction

@@ -1,4 +1,4 @@
-"""Which PostgreSQL server the suite runs against (OPERATIONS.md, "PostgreSQL in tests").
+"""Which PostgreSQL server the suite runs against (README, "Tests").
 
 1. TEST_DATABASE_URL, if set.
 2. Else a throwaway postgres:16-alpine from testcontainers, if a Docker engine answers.

@@ -1,4 +1,5 @@
-"""The test database provider picks the server OPERATIONS.md says, in that order."""
+"""The test database provider picks the server the README's "Tests" section names, in that
+order."""
 
 import socket
 

@@ -1,4 +1,4 @@
-"""Item shapes and every validation rule of API.md."""
+"""Item shapes and every validation rule of the items API (README, "Items")."""
 
 import uuid
 from datetime import datetime

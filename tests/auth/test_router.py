@@ -1,4 +1,5 @@
-"""Every row of API.md's Auth table, through HTTP on real PostgreSQL and a real SMTP server."""
+"""Every /api/v1/auth route and rule (README, "Auth and users"), through HTTP on real
+PostgreSQL and a real SMTP server."""
 
 from collections.abc import Callable
 

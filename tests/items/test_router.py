@@ -1,4 +1,4 @@
-"""Every row of API.md's Items table and every validation rule, through HTTP."""
+"""Every /api/v1/items route and validation rule (README, "Items"), through HTTP."""
 
 import uuid
 from typing import Any

@@ -1,4 +1,5 @@
-"""The error envelope of API.md, for every kind of failure, through HTTP."""
+"""The error envelope (README, "Conventions every route follows"), for every kind of failure,
+through HTTP."""
 
 import httpx
 import pytest

@@ -1,4 +1,5 @@
-"""Every row of API.md's Users table, through HTTP on real PostgreSQL."""
+"""Every /api/v1/users route and rule (README, "Auth and users"), through HTTP on real
+PostgreSQL."""
 
 import uuid
 from typing import Any
