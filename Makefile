@@ -9,7 +9,7 @@ RUN := $(UV) run --locked
 M ?=
 m ?=
 
-.PHONY: help install run dev worker test lint fmt migrate migration superuser docs bench up down
+.PHONY: help install run dev worker test lint fmt migrate migration module superuser docs bench up down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -62,6 +62,10 @@ migration: .venv/.installed ## autogenerate a migration in a module's branch: ma
 superuser: .venv/.installed ## create a superuser: make superuser EMAIL=you@example.com PASSWORD=...
 	@test -n "$(EMAIL)" -a -n "$(PASSWORD)" || { echo 'usage: make superuser EMAIL=… PASSWORD=…'; exit 2; }
 	SUPERUSER_PASSWORD='$(PASSWORD)' $(RUN) python manage.py create-superuser --email '$(EMAIL)'
+
+module: .venv/.installed ## scaffold and register a module: make module name=orders [entity=order]
+	@test -n "$(name)" || { echo 'usage: make module name=<plural noun> [entity=<singular>]'; exit 2; }
+	$(RUN) python manage.py module "$(name)" $(if $(entity),--entity "$(entity)")
 
 docs: .venv/.installed ## write docs/modules.md (routes, tables, events, settings) from the code
 	$(RUN) python manage.py docs

@@ -19,7 +19,6 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from modules.auth.container import AuthContainer
 from modules.auth.module import module as auth
 from modules.health.module import module as health
-from modules.items.container import ItemsContainer
 from modules.items.module import module as items
 from modules.users.container import UsersContainer
 from modules.users.module import module as users
@@ -38,7 +37,7 @@ from shared.jobs.queue import JobQueue
 from shared.jobs.worker import JobRunner, Worker
 from shared.logs import configure_logging
 from shared.metrics import RequestMetrics, make_metrics_registry
-from shared.module import Module
+from shared.module import Module, mount_module_containers
 from shared.provided import check_provided
 from shared.rate_limit import RateLimitHeadersMiddleware, RateLimits, enforce_rate_limit
 from shared.redis_client import make_redis
@@ -46,7 +45,8 @@ from shared.request_id import RequestIdMiddleware
 from shared.request_telemetry import RequestTelemetryMiddleware
 from shared.settings import Settings, load_settings
 
-# Adding a module: create modules/<name>/module.py, then add it here (and its providers below).
+# Every module, in the order their routers are mounted. `make module name=…` adds one here;
+# its container comes with its Module record (the ones wired to each other are below).
 MODULES: tuple[Module, ...] = (health, users, auth, items)
 
 
@@ -89,7 +89,6 @@ class AppContainer(containers.DeclarativeContainer):
     )
     # The kernel's authentication slot (shared/auth.py), filled by the auth module.
     authenticator = auth.authenticator
-    items = providers.Container(ItemsContainer, settings=settings)
     # Counts requests by the user id of a valid access token (else by address).
     rate_limits = providers.Singleton(
         RateLimits, settings, token_owner=auth.access_tokens.provided.owner
@@ -114,11 +113,18 @@ def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
 
+def build_container(settings: Settings) -> AppContainer:
+    """The root container, with every module's own container mounted on it."""
+    container = AppContainer(settings=providers.Object(settings))
+    mount_module_containers(container, MODULES)
+    return container
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.log_format)
 
-    container = AppContainer(settings=providers.Object(settings))
+    container = build_container(settings)
     container.check_dependencies()
     check_provided(container)  # every Depends(provided("…")) names a provider
 

@@ -6,6 +6,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+from dependency_injector import containers, providers
 from fastapi import APIRouter
 from sqlmodel import SQLModel
 
@@ -32,6 +33,10 @@ class Module:
     # Background work the module handles: the handler of each of its jobs, and of each
     # event it subscribes to (another module's, from that module's public.py).
     handlers: Handlers = field(default_factory=dict)
+    # The module's providers, mounted on the root container under the module's name. It may
+    # declare any of KERNEL_PROVIDERS as `providers.Dependency()` and is given them. A module
+    # wired to other modules' ports is declared in the root container by hand instead.
+    container: type[containers.DeclarativeContainer] | None = None
 
 
 def tables_by_module(modules: Iterable[Module]) -> dict[str, frozenset[str]]:
@@ -44,3 +49,18 @@ def tables_by_module(modules: Iterable[Module]) -> dict[str, frozenset[str]]:
         if owner is not None:
             owned[owner].add(str(mapper.persist_selectable.description))
     return {name: frozenset(tables) for name, tables in owned.items()}
+
+
+# What the root container hands a module's container that asks for it.
+KERNEL_PROVIDERS = ("settings", "session_factory", "jobs", "redis")
+
+
+def mount_module_containers(root: containers.Container, modules: Iterable[Module]) -> None:
+    """Each module's own container on `root`, as `root.<name>`, with the kernel's providers
+    it declares."""
+    for module in modules:
+        if module.container is None:
+            continue
+        wanted = module.container.providers
+        kernel = {name: getattr(root, name) for name in KERNEL_PROVIDERS if name in wanted}
+        root.set_provider(module.name, providers.Container(module.container, **kernel))

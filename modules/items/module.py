@@ -7,6 +7,7 @@ from modules.users.public import UserDeleted
 from shared.module import Module
 from shared.periodic import running_every
 
+from .container import ItemsContainer
 from .idempotency import forget_idempotency_keys
 from .router import router
 
@@ -30,4 +31,5 @@ module = Module(
     models="modules.items.models",
     lifespan=lifespan,
     handlers={UserDeleted: forget_idempotency_keys},
+    container=ItemsContainer,
 )
