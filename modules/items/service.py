@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -40,17 +40,31 @@ def _parse_id(item_id: str) -> uuid.UUID:
         raise ItemNotFound from None  # a malformed id is just an id nobody has
 
 
+Statement = TypeVar("Statement", SelectOfScalar[Item], sa.Update, sa.Delete)
+
+
+def _readable(statement: Statement, *, superuser: bool) -> Statement:
+    """The visibility rule, written once: a user reaches their own items, a superuser all of
+    them. Every statement of this service goes through here; the owner is bound per call as
+    `caller_id` (`_reader`), so statements can be built once per shape."""
+    if superuser:
+        return statement
+    return statement.where(col(Item.owner_id) == sa.bindparam("caller_id", type_=sa.Uuid()))
+
+
+def _reader(user: User) -> dict[str, Any]:
+    """The parameters `_readable` statements need for this caller."""
+    return {} if user.is_superuser else {"caller_id": user.id}
+
+
 # Reads are built once per shape and bound per call: building a SELECT costs more CPU than
-# running it (measured in bench/README.md). Visibility is part of every shape: the owner's
-# rows only, unless the caller is a superuser.
+# running it (measured in bench/README.md).
 
 
 @functools.cache
 def _get_statement(*, superuser: bool) -> SelectOfScalar[Item]:
     statement = select(Item).where(col(Item.id) == sa.bindparam("item_id"))
-    return (
-        statement if superuser else statement.where(col(Item.owner_id) == sa.bindparam("owner_id"))
-    )
+    return _readable(statement, superuser=superuser)
 
 
 @functools.cache  # bounded: 6 sorts × 2⁵ shapes
@@ -66,9 +80,7 @@ def _list_statement(
     key = sort.removeprefix("-")
     descending = sort.startswith("-")
     column = getattr(Item, key)
-    statement = select(Item)
-    if not superuser:
-        statement = statement.where(col(Item.owner_id) == sa.bindparam("owner_id"))
+    statement = _readable(select(Item), superuser=superuser)
     if by_owner:
         statement = statement.where(col(Item.owner_id) == sa.bindparam("owner_filter"))
     if with_q:
@@ -111,9 +123,7 @@ class ItemsService:
         return item
 
     async def get(self, session: AsyncSession, user: User, item_id: str) -> Item:
-        params: dict[str, Any] = {"item_id": _parse_id(item_id)}
-        if not user.is_superuser:
-            params["owner_id"] = user.id
+        params = {"item_id": _parse_id(item_id), **_reader(user)}
         statement = _get_statement(superuser=user.is_superuser)
         item = (await session.exec(statement, params=params)).first()
         if item is None:
@@ -131,9 +141,7 @@ class ItemsService:
     ) -> tuple[SelectOfScalar[Item], dict[str, Any]]:
         """The SELECT behind a page and its parameters (public so tests can EXPLAIN exactly
         what runs)."""
-        params: dict[str, Any] = {"limit": limit + 1}
-        if not user.is_superuser:
-            params["owner_id"] = user.id
+        params: dict[str, Any] = {"limit": limit + 1, **_reader(user)}
         if filters.owner_id is not None:
             params["owner_filter"] = filters.owner_id
         if filters.q:
@@ -193,19 +201,22 @@ class ItemsService:
         expected_version: int | None,
     ) -> Item:
         values = changes.model_dump(exclude_unset=True)
-        statement = (
-            sa.update(Item)
-            .where(col(Item.id) == _parse_id(item_id))
-            .values(**values, updated_at=datetime.now(UTC), version=col(Item.version) + 1)
-            .returning(Item)
+        matching = _readable(
+            sa.update(Item).where(col(Item.id) == _parse_id(item_id)),
+            superuser=user.is_superuser,
         )
-        if not user.is_superuser:
-            statement = statement.where(col(Item.owner_id) == user.id)
         if expected_version is not None:
             # In the same statement: of two updates made against one version, exactly one
             # matches, whatever the timing.
-            statement = statement.where(col(Item.version) == expected_version)
-        updated: Item | None = (await session.exec(statement)).scalars().first()
+            matching = matching.where(col(Item.version) == expected_version)
+        statement = (
+            matching.values(**values, updated_at=datetime.now(UTC), version=col(Item.version) + 1)
+            .returning(Item)
+            # The returned row wins over an instance this session loaded before.
+            .execution_options(populate_existing=True)
+        )
+        result = await session.exec(statement, params=_reader(user))
+        updated: Item | None = result.scalars().first()
         if updated is None:
             await self.get(session, user, item_id)  # 404 if it is not there (for this user)
             raise VersionMismatch
@@ -214,10 +225,10 @@ class ItemsService:
     async def delete(self, session: AsyncSession, user: User, item_id: str) -> None:
         # One statement, visibility included: a missing and someone else's item alike match
         # no row.
-        statement = (
-            sa.delete(Item).where(col(Item.id) == _parse_id(item_id)).returning(col(Item.id))
+        matching = _readable(
+            sa.delete(Item).where(col(Item.id) == _parse_id(item_id)),
+            superuser=user.is_superuser,
         )
-        if not user.is_superuser:
-            statement = statement.where(col(Item.owner_id) == user.id)
-        if (await session.exec(statement)).first() is None:
+        statement = matching.returning(col(Item.id))
+        if (await session.exec(statement, params=_reader(user))).first() is None:
             raise ItemNotFound
