@@ -109,9 +109,7 @@ def _status_phrase(status_code: int) -> str:
 # Handlers are registered per exception class, so each receives that class (hence the casts).
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     error = cast(AppError, exc)
-    return error_response(
-        error.status_code, error.code, error.message, headers=error.headers, **error.extra()
-    )
+    return error_response(error.status_code, error.code, error.message, headers=error.headers)
 
 
 async def _http_exception(_: Request, exc: Exception) -> JSONResponse:

@@ -4,7 +4,8 @@ Modules subclass the generic kinds with a stable UPPER_SNAKE `code`, for example
 `class ItemNotFound(NotFound): code = "ITEM_NOT_FOUND"; detail = "Item not found"`.
 """
 
-from typing import Any, ClassVar
+import uuid
+from typing import ClassVar
 
 
 class AppError(Exception):
@@ -16,10 +17,6 @@ class AppError(Exception):
         self.message = detail or type(self).detail
         self.headers = headers
         super().__init__(self.message)
-
-    def extra(self) -> dict[str, Any]:
-        """Additional members of the error envelope (empty for most errors)."""
-        return {}
 
 
 class BadRequest(AppError):
@@ -68,3 +65,12 @@ class ServiceUnavailable(AppError):
     status_code = 503
     code = "SERVICE_UNAVAILABLE"
     detail = "Service temporarily unavailable"
+
+
+def parse_id(value: str, missing: type[NotFound]) -> uuid.UUID:
+    """The UUID in a path: a malformed one is just an id nobody has, so `missing` (404), like
+    an id that matches no row."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise missing from None

@@ -1,4 +1,4 @@
-"""Opaque keyset-pagination cursors.
+"""Keyset pagination: opaque cursors, the page shape, and the helpers every list query uses.
 
 A cursor carries the sort position of the last row served (its sort key value and id) and
 the name of the ordering it belongs to, signed with SECRET_KEY: a tampered cursor, or one
@@ -10,9 +10,11 @@ import binascii
 import hashlib
 import hmac
 import json
-from typing import Annotated, Any
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
+from pydantic import BaseModel, Field
 
 from .errors import BadRequest
 from .settings import Settings
@@ -59,3 +61,45 @@ class CursorCodec:
         if cursor_ordering != ordering or not isinstance(position, list):
             raise InvalidCursor
         return position
+
+    def decode_as(self, ordering: str, cursor: str, *parsers: Callable[[Any], Any]) -> list[Any]:
+        """`decode`, then each value of the position through its parser (`datetime.fromisoformat`,
+        `uuid.UUID`, …): a value that does not parse is `InvalidCursor` too."""
+        position = self.decode(ordering, cursor)
+        if len(position) != len(parsers):
+            raise InvalidCursor
+        try:
+            return [parse(value) for parse, value in zip(parsers, position, strict=True)]
+        except (TypeError, ValueError, ArithmeticError):
+            raise InvalidCursor from None
+
+
+Row = TypeVar("Row")
+
+
+def keyset_page(
+    rows: Sequence[Row], limit: int, cursor_after: Callable[[Row], str]
+) -> tuple[list[Row], str | None]:
+    """Rows fetched with `LIMIT limit + 1`: the page, and the cursor after its last row (None
+    when nothing follows: the extra row is how we know)."""
+    if len(rows) <= limit:
+        return list(rows), None
+    return list(rows[:limit]), cursor_after(rows[limit - 1])
+
+
+def escape_like(text: str) -> str:
+    """`text` matched literally inside a LIKE pattern (with `escape="\\"`)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+Entry = TypeVar("Entry")
+
+
+class Page(BaseModel, Generic[Entry]):
+    """One page of a list. Subclass it per resource (`class ItemPage(Page[ItemRead])`) so the
+    schema keeps a readable component name."""
+
+    data: list[Entry]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )

@@ -14,6 +14,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from shared.pagination import Page
 from shared.partial_update import PartialUpdate
 
 Title = Annotated[
@@ -81,8 +82,5 @@ class ItemRead(BaseModel):
     version: int
 
 
-class ItemPage(BaseModel):
-    data: list[ItemRead]
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next page; null at the end."
-    )
+class ItemPage(Page[ItemRead]):
+    """A page of items."""

@@ -15,7 +15,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from modules.users.public import User
-from shared.pagination import CursorCodec, InvalidCursor
+from shared.errors import parse_id
+from shared.pagination import CursorCodec, escape_like, keyset_page
 
 from .errors import ItemNotFound, VersionMismatch
 from .models import Item
@@ -27,17 +28,6 @@ _CURSOR_VALUE: dict[str, tuple[Any, Any]] = {
     "title": (str, str),
     "price": (str, Decimal),
 }
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _parse_id(item_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(item_id)
-    except ValueError:
-        raise ItemNotFound from None  # a malformed id is just an id nobody has
 
 
 Statement = TypeVar("Statement", SelectOfScalar[Item], sa.Update, sa.Delete)
@@ -123,7 +113,7 @@ class ItemsService:
         return item
 
     async def get(self, session: AsyncSession, user: User, item_id: str) -> Item:
-        params = {"item_id": _parse_id(item_id), **_reader(user)}
+        params = {"item_id": parse_id(item_id, ItemNotFound), **_reader(user)}
         statement = _get_statement(superuser=user.is_superuser)
         item = (await session.exec(statement, params=params)).first()
         if item is None:
@@ -145,7 +135,7 @@ class ItemsService:
         if filters.owner_id is not None:
             params["owner_filter"] = filters.owner_id
         if filters.q:
-            params["pattern"] = f"%{_escape_like(filters.q)}%"
+            params["pattern"] = f"%{escape_like(filters.q)}%"
         if filters.tag:
             params["tags"] = [filters.tag]
         if cursor is not None:
@@ -173,23 +163,19 @@ class ItemsService:
         statement, params = self.list_query(
             user, sort=sort, limit=limit, cursor=cursor, filters=filters
         )
-        items = list((await session.exec(statement, params=params)).all())
-        if len(items) <= limit:
-            return items, None
-        last = items[limit - 1]
         key = sort.removeprefix("-")
         to_json = _CURSOR_VALUE[key][0]
-        return items[:limit], self.cursors.encode(sort, [to_json(getattr(last, key)), str(last.id)])
+        return keyset_page(
+            (await session.exec(statement, params=params)).all(),
+            limit,
+            lambda last: self.cursors.encode(sort, [to_json(getattr(last, key)), str(last.id)]),
+        )
 
     def _position(self, sort: Sort, cursor: str) -> tuple[Any, uuid.UUID]:
         # Signed with the sort: a cursor of another ordering is refused like a tampered one.
-        position = self.cursors.decode(sort, cursor)
         from_json = _CURSOR_VALUE[sort.removeprefix("-")][1]
-        try:
-            value, last_id = position
-            return from_json(value), uuid.UUID(last_id)
-        except (TypeError, ValueError, ArithmeticError):
-            raise InvalidCursor from None
+        value, last_id = self.cursors.decode_as(sort, cursor, from_json, uuid.UUID)
+        return value, last_id
 
     async def update(
         self,
@@ -202,7 +188,7 @@ class ItemsService:
     ) -> Item:
         values = changes.model_dump(exclude_unset=True)
         matching = _readable(
-            sa.update(Item).where(col(Item.id) == _parse_id(item_id)),
+            sa.update(Item).where(col(Item.id) == parse_id(item_id, ItemNotFound)),
             superuser=user.is_superuser,
         )
         if expected_version is not None:
@@ -226,7 +212,7 @@ class ItemsService:
         # One statement, visibility included: a missing and someone else's item alike match
         # no row.
         matching = _readable(
-            sa.delete(Item).where(col(Item.id) == _parse_id(item_id)),
+            sa.delete(Item).where(col(Item.id) == parse_id(item_id, ItemNotFound)),
             superuser=user.is_superuser,
         )
         statement = matching.returning(col(Item.id))

@@ -4,6 +4,7 @@ from datetime import datetime
 from fastapi_users import schemas
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from shared.pagination import Page
 from shared.partial_update import PartialUpdate
 
 FullName = Field(default=None, max_length=100, examples=["Ada Lovelace"])
@@ -52,8 +53,5 @@ class UserAdminUpdate(schemas.BaseUserUpdate, PartialUpdate):
     full_name: str | None = FullName
 
 
-class UserPage(BaseModel):
-    data: list[UserRead]
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next page; null at the end."
-    )
+class UserPage(Page[UserRead]):
+    """A page of users."""

@@ -7,7 +7,8 @@ from sqlalchemy import func, tuple_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.pagination import CursorCodec, InvalidCursor
+from shared.errors import parse_id
+from shared.pagination import CursorCodec, escape_like, keyset_page
 
 from .errors import LastSuperuser, UserNotFound
 from .models import User
@@ -15,20 +16,12 @@ from .models import User
 ORDERING = "created_at"
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 class UsersService:
     def __init__(self, cursors: CursorCodec) -> None:
         self.cursors = cursors
 
     async def get(self, session: AsyncSession, user_id: str) -> User:
-        try:
-            parsed = uuid.UUID(user_id)
-        except ValueError:
-            raise UserNotFound from None  # a malformed id is just an id nobody has
-        user = await session.get(User, parsed)
+        user = await session.get(User, parse_id(user_id, UserNotFound))
         if user is None:
             raise UserNotFound
         return user
@@ -38,26 +31,16 @@ class UsersService:
     ) -> tuple[list[User], str | None]:
         query = select(User).order_by(col(User.created_at), col(User.id)).limit(limit + 1)
         if email:
-            pattern = f"%{_escape_like(email.lower())}%"
+            pattern = f"%{escape_like(email.lower())}%"
             query = query.where(func.lower(User.email).like(pattern, escape="\\"))
         if cursor is not None:
-            created_at, last_id = self._position(cursor)
-            query = query.where(tuple_(col(User.created_at), col(User.id)) > (created_at, last_id))
-        users = list((await session.exec(query)).all())
-        if len(users) <= limit:
-            return users, None
-        last = users[limit - 1]
-        return users[:limit], self.cursors.encode(
-            ORDERING, [last.created_at.isoformat(), str(last.id)]
+            position = self.cursors.decode_as(ORDERING, cursor, datetime.fromisoformat, uuid.UUID)
+            query = query.where(tuple_(col(User.created_at), col(User.id)) > tuple(position))
+        return keyset_page(
+            (await session.exec(query)).all(),
+            limit,
+            lambda last: self.cursors.encode(ORDERING, [last.created_at.isoformat(), str(last.id)]),
         )
-
-    def _position(self, cursor: str) -> tuple[datetime, uuid.UUID]:
-        position = self.cursors.decode(ORDERING, cursor)
-        try:
-            created_at, last_id = position
-            return datetime.fromisoformat(created_at), uuid.UUID(last_id)
-        except (TypeError, ValueError):
-            raise InvalidCursor from None
 
     async def ensure_not_last_superuser(self, session: AsyncSession, user: User) -> None:
         """Refuse to demote, deactivate or delete the last active superuser.
