@@ -83,7 +83,7 @@ class AppContainer(containers.DeclarativeContainer):
     users = providers.Container(
         UsersContainer,
         settings=settings,
-        session_revoker=auth.sessions,
+        session_revoker=auth.login_sessions,
         account_mailer=auth.account_emails,
         jobs=jobs,
     )

@@ -9,7 +9,7 @@ use it without an import cycle.
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -25,11 +25,25 @@ LOGIN_URL = "/api/v1/auth/jwt/login"
 bearer_token = OAuth2PasswordBearer(tokenUrl=LOGIN_URL, auto_error=False, scheme_name="bearer")
 
 
+class Principal(Protocol):
+    """What the kernel knows of a caller. The users module's `User` is one; the users module
+    narrows to it (`account_of`) where it needs the whole record."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def is_active(self) -> bool: ...
+
+    @property
+    def is_superuser(self) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """Who is calling: the user record (the users module's class) and their login session."""
+    """Who is calling, and through which login session."""
 
-    user: Any
+    user: Principal
     session_id: uuid.UUID
 
 
@@ -53,3 +67,9 @@ async def authenticate_superuser(identity: Annotated[Identity, Depends(authentic
     if not identity.user.is_superuser:
         raise Forbidden("Superuser only")
     return identity
+
+
+# The caller of a route, for any module: `caller: Caller` (401 without a live session), and
+# `_: SuperuserCaller` (403 for others).
+Caller = Annotated[Identity, Depends(authenticate)]
+SuperuserCaller = Annotated[Identity, Depends(authenticate_superuser)]

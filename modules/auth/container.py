@@ -7,7 +7,7 @@ from shared.settings import Settings
 
 from .authenticator import SessionTokenAuthenticator
 from .emails import AccountEmails
-from .sessions import SessionService
+from .login_sessions import LoginSessions
 from .tokens import AccessTokens
 
 
@@ -18,8 +18,8 @@ def _access_tokens(settings: Settings) -> AccessTokens:
     )
 
 
-def _sessions(settings: Settings, access_tokens: AccessTokens) -> SessionService:
-    return SessionService(access_tokens, timedelta(days=settings.refresh_token_expire_days))
+def _login_sessions(settings: Settings, access_tokens: AccessTokens) -> LoginSessions:
+    return LoginSessions(access_tokens, timedelta(days=settings.refresh_token_expire_days))
 
 
 class AuthContainer(containers.DeclarativeContainer):
@@ -27,6 +27,6 @@ class AuthContainer(containers.DeclarativeContainer):
     jobs = providers.Dependency(instance_of=JobQueue)
 
     access_tokens = providers.Singleton(_access_tokens, settings)
-    sessions = providers.Singleton(_sessions, settings, access_tokens)
+    login_sessions = providers.Singleton(_login_sessions, settings, access_tokens)
     authenticator = providers.Singleton(SessionTokenAuthenticator, access_tokens)
     account_emails = providers.Singleton(AccountEmails, settings, jobs)

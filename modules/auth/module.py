@@ -16,7 +16,9 @@ PURGE_AFTER = timedelta(days=1)
 async def lifespan(container: Any) -> AsyncIterator[None]:
     async def purge_ended_sessions() -> int:
         async with container.session_factory()() as session, session.begin():
-            purged: int = await container.auth.sessions().purge(session, older_than=PURGE_AFTER)
+            purged: int = await container.auth.login_sessions().purge(
+                session, older_than=PURGE_AFTER
+            )
         return purged
 
     async with running_every(timedelta(hours=1), "purge_ended_sessions", purge_ended_sessions):

@@ -4,25 +4,15 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from modules.users.public import User
-from shared.auth import Identity, authenticate, authenticate_superuser
+from modules.users.public import User, account_of
+from shared.auth import Caller
 
 
-async def current_user(identity: Annotated[Identity, Depends(authenticate)]) -> User:
-    user: User = identity.user
-    return user
-
-
-async def current_superuser(
-    identity: Annotated[Identity, Depends(authenticate_superuser)],
-) -> User:
-    user: User = identity.user
-    return user
+async def current_user(identity: Caller) -> User:
+    return account_of(identity)
 
 
 # An active user whose login session is live (401 otherwise, in the envelope).
 CurrentUser = Annotated[User, Depends(current_user)]
-# The same, and a superuser (403 otherwise).
-CurrentSuperuser = Annotated[User, Depends(current_superuser)]
 
-__all__ = ["CurrentSuperuser", "CurrentUser", "current_superuser", "current_user"]
+__all__ = ["CurrentUser"]

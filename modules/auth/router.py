@@ -6,7 +6,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from fastapi_users import exceptions
 
 from modules.users.public import UserCreate, UserManagerDep, UserRead
-from shared.auth import Identity, authenticate
+from shared.auth import Caller
 from shared.db import UnitOfWork
 from shared.error_handlers import error_response, error_responses
 from shared.provided import provided
@@ -25,14 +25,13 @@ from .errors import (
     VerifyUserAlreadyVerified,
     VerifyUserBadToken,
 )
+from .login_sessions import LoginSessions, RefreshRejected
 from .schemas import EmailRequest, RefreshRequest, ResetPasswordRequest, TokenPair, VerifyRequest
-from .sessions import RefreshRejected, SessionService
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-Caller = Annotated[Identity, Depends(authenticate)]
 
 
-Sessions = Annotated[SessionService, Depends(provided("auth.sessions"))]
+LoginSessionsDep = Annotated[LoginSessions, Depends(provided("auth.login_sessions"))]
 
 
 @router.post(
@@ -67,7 +66,7 @@ async def register(
 async def login(
     credentials: Annotated[OAuth2PasswordRequestForm, Depends()],
     manager: UserManagerDep,
-    sessions: Sessions,
+    login_sessions: LoginSessionsDep,
     session: UnitOfWork,
     request: Request,
     settings: Annotated[Settings, Depends(provided("settings"))],
@@ -77,7 +76,7 @@ async def login(
         raise LoginBadCredentials
     if settings.require_verified_login and not user.is_verified:
         raise LoginUserNotVerified
-    tokens = await sessions.open(session, user.id)
+    tokens = await login_sessions.open(session, user.id)
     await manager.on_after_login(user, request)
     return tokens
 
@@ -91,9 +90,9 @@ async def login(
     responses=error_responses(401, 422),
 )
 async def refresh(
-    body: RefreshRequest, sessions: Sessions, session: UnitOfWork
+    body: RefreshRequest, login_sessions: LoginSessionsDep, session: UnitOfWork
 ) -> TokenPair | JSONResponse:
-    result = await sessions.refresh(session, body.refresh_token)
+    result = await login_sessions.refresh(session, body.refresh_token)
     if isinstance(result, TokenPair):
         return result
     # Answered, not raised: the revocation that reuse causes must be committed with the 401.
@@ -107,8 +106,8 @@ async def refresh(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(401),
 )
-async def logout(caller: Caller, sessions: Sessions, session: UnitOfWork) -> Response:
-    await sessions.revoke(session, caller.session_id)
+async def logout(caller: Caller, login_sessions: LoginSessionsDep, session: UnitOfWork) -> Response:
+    await login_sessions.revoke(session, caller.session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -118,8 +117,10 @@ async def logout(caller: Caller, sessions: Sessions, session: UnitOfWork) -> Res
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(401),
 )
-async def logout_all(caller: Caller, sessions: Sessions, session: UnitOfWork) -> Response:
-    await sessions.revoke_all(session, caller.user.id)
+async def logout_all(
+    caller: Caller, login_sessions: LoginSessionsDep, session: UnitOfWork
+) -> Response:
+    await login_sessions.revoke_all(session, caller.user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -10,7 +10,7 @@ from .service import ItemsService
 class ItemsContainer(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
-    service = providers.Singleton(
-        ItemsService, providers.Singleton(CursorCodec.from_settings, settings)
-    )
     idempotency_keys = providers.Singleton(IdempotencyKeys)
+    service = providers.Singleton(
+        ItemsService, providers.Singleton(CursorCodec.from_settings, settings), idempotency_keys
+    )

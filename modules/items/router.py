@@ -10,7 +10,6 @@ from shared.error_handlers import error_responses
 from shared.pagination import PageCursor, PageLimit
 from shared.provided import provided
 
-from .idempotency import IdempotencyKeys, request_hash
 from .models import Item
 from .schemas import ItemCreate, ItemPage, ItemRead, ItemUpdate, Sort
 from .service import ItemsService, ListFilters
@@ -23,8 +22,7 @@ ETAG = {
 LOCATION = {"Location": {"description": "The new item's URL.", "schema": {"type": "string"}}}
 
 
-Service = Annotated[ItemsService, Depends(provided("items.service"))]
-Keys = Annotated[IdempotencyKeys, Depends(provided("items.idempotency_keys"))]
+ItemsServiceDep = Annotated[ItemsService, Depends(provided("items.service"))]
 
 
 NO_VERSION = -1  # matches no item: the update is refused with 412
@@ -68,8 +66,7 @@ def _read(item: Item) -> dict[str, Any]:
 async def create_item(
     body: ItemCreate,
     user: CurrentUser,
-    service: Service,
-    keys: Keys,
+    service: ItemsServiceDep,
     session: UnitOfWork,
     idempotency_key: Annotated[
         str | None, Header(max_length=255, description="Makes retries of this create safe.")
@@ -77,14 +74,8 @@ async def create_item(
 ) -> JSONResponse:
     if idempotency_key is None:
         return _item_response(_read(await service.create(session, user, body)), 201)
-    stored = await keys.claim(
-        session, user.id, idempotency_key, request_hash(body.model_dump(mode="json"))
-    )
-    if stored is not None:
-        return _item_response(stored, 201)
-    created = _read(await service.create(session, user, body))
-    await keys.record(session, user.id, idempotency_key, created)
-    return _item_response(created, 201)
+    first_response = await service.create_once(session, user, body, idempotency_key, _read)
+    return _item_response(first_response, 201)
 
 
 @router.get(
@@ -97,7 +88,7 @@ async def create_item(
 )
 async def list_items(
     user: CurrentUser,
-    service: Service,
+    service: ItemsServiceDep,
     session: SessionDep,
     limit: PageLimit = 20,
     cursor: PageCursor = None,
@@ -120,7 +111,7 @@ async def list_items(
     responses={200: {"headers": ETAG, "description": "The item"}, **error_responses(401, 404)},
 )
 async def get_item(
-    item_id: str, user: CurrentUser, service: Service, session: SessionDep
+    item_id: str, user: CurrentUser, service: ItemsServiceDep, session: SessionDep
 ) -> JSONResponse:
     return _item_response(_read(await service.get(session, user, item_id)))
 
@@ -140,7 +131,7 @@ async def update_item(
     item_id: str,
     body: ItemUpdate,
     user: CurrentUser,
-    service: Service,
+    service: ItemsServiceDep,
     session: UnitOfWork,
     if_match: Annotated[
         str | None, Header(description='The ETag last seen, e.g. `"3"`.', max_length=64)
@@ -159,7 +150,7 @@ async def update_item(
     responses=error_responses(401, 404),
 )
 async def delete_item(
-    item_id: str, user: CurrentUser, service: Service, session: UnitOfWork
+    item_id: str, user: CurrentUser, service: ItemsServiceDep, session: UnitOfWork
 ) -> Response:
     await service.delete(session, user, item_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -3,6 +3,7 @@ of them for a superuser, so someone else's item reads exactly like a missing one
 
 import functools
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,6 +20,7 @@ from shared.errors import parse_id
 from shared.pagination import CursorCodec, escape_like, keyset_page
 
 from .errors import ItemNotFound, VersionMismatch
+from .idempotency import IdempotencyKeys, request_hash
 from .models import Item
 from .schemas import ItemCreate, ItemUpdate, Sort
 
@@ -103,14 +105,35 @@ class ListFilters:
 
 
 class ItemsService:
-    def __init__(self, cursors: CursorCodec) -> None:
+    def __init__(self, cursors: CursorCodec, idempotency_keys: IdempotencyKeys) -> None:
         self.cursors = cursors
+        self.idempotency_keys = idempotency_keys
 
     async def create(self, session: AsyncSession, user: User, data: ItemCreate) -> Item:
         item = Item(**data.model_dump(), owner_id=user.id)
         session.add(item)
         await session.flush()
         return item
+
+    async def create_once(
+        self,
+        session: AsyncSession,
+        user: User,
+        data: ItemCreate,
+        idempotency_key: str,
+        serialize: Callable[[Item], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """A create made safe to retry: the first request with this key creates the item and
+        stores `serialize(item)`; a later one with the same body gets that body back and
+        creates nothing (IdempotencyKeyReused for another body). Returns the response body."""
+        keys = self.idempotency_keys
+        body_hash = request_hash(data.model_dump(mode="json"))
+        stored = await keys.claim(session, user.id, idempotency_key, body_hash)
+        if stored is not None:
+            return stored
+        created = serialize(await self.create(session, user, data))
+        await keys.record(session, user.id, idempotency_key, created)
+        return created
 
     async def get(self, session: AsyncSession, user: User, item_id: str) -> Item:
         params = {"item_id": parse_id(item_id, ItemNotFound), **_reader(user)}

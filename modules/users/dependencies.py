@@ -5,12 +5,13 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from shared.auth import Identity, authenticate, authenticate_superuser
+from shared.auth import Identity
 from shared.db import SessionDep
 from shared.provided import provided
 
 from .database import UserDatabase
 from .manager import UserManager
+from .models import User
 from .service import UsersService
 
 
@@ -26,7 +27,11 @@ async def get_user_manager(
 
 UserManagerDep = Annotated[UserManager, Depends(get_user_manager)]
 UsersServiceDep = Annotated[UsersService, Depends(provided("users.service"))]
-# The users module cannot import the auth module (auth builds on users): it takes the caller
-# from the kernel's authentication slot, which auth fills.
-Caller = Annotated[Identity, Depends(authenticate)]
-SuperuserCaller = Annotated[Identity, Depends(authenticate_superuser)]
+
+
+def account_of(identity: Identity) -> User:
+    """The caller's users row. The users module cannot import auth (auth builds on users), so
+    it takes the caller from the kernel's authentication slot, which auth fills with a User."""
+    if not isinstance(identity.user, User):
+        raise TypeError(f"the authenticator gave a {type(identity.user).__name__}, not a User")
+    return identity.user

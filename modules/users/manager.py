@@ -20,10 +20,12 @@ from shared.jobs.queue import JobQueue
 from shared.settings import Settings
 
 from .database import EmailTaken, UserDatabase
+from .errors import EmailAlreadyExists, InvalidCurrentPassword, InvalidPassword
 from .events import UserDeleted
 from .models import User
 from .passwords import PasswordHasher
 from .ports import AccountMailer, SessionRevoker
+from .schemas import UserAdminUpdate
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
@@ -76,6 +78,51 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
 
     async def on_after_reset_password(self, user: User, request: Request | None = None) -> None:
         await self.session_revoker.revoke_all(self.user_db.session, user.id)
+
+    # --- the /users use cases that change an account ----------------------------------
+
+    async def update_own_account(
+        self,
+        user: User,
+        changes: dict[str, Any],
+        *,
+        current_password: str | None,
+        session_id: uuid.UUID,
+    ) -> User:
+        """PATCH /users/me: a new e-mail or password needs the current password; a new
+        password ends every other session of the user (this one, `session_id`, stays)."""
+        new_email = changes.get("email")
+        sensitive = (new_email and new_email.lower() != user.email.lower()) or changes.get(
+            "password"
+        )
+        if sensitive:
+            if current_password is None:
+                raise InvalidCurrentPassword
+            verified, _ = await self.hasher.verify_and_update(
+                current_password, user.hashed_password
+            )
+            if not verified:
+                raise InvalidCurrentPassword
+        updated = await self._update_or_refuse(user, UserAdminUpdate(**changes), safe=True)
+        if changes.get("password"):
+            await self.session_revoker.revoke_all(self.user_db.session, user.id, keep=session_id)
+        return updated
+
+    async def update_by_superuser(self, user: User, changes: UserAdminUpdate) -> User:
+        """PATCH /users/{id}: deactivating the user or setting their password ends all their
+        sessions, in the same transaction."""
+        updated = await self._update_or_refuse(user, changes, safe=False)
+        if changes.is_active is False or changes.password:
+            await self.session_revoker.revoke_all(self.user_db.session, user.id)
+        return updated
+
+    async def _update_or_refuse(self, user: User, changes: UserAdminUpdate, *, safe: bool) -> User:
+        try:
+            return await self.update(changes, user, safe=safe)
+        except exceptions.UserAlreadyExists:
+            raise EmailAlreadyExists from None
+        except exceptions.InvalidPasswordException as error:
+            raise InvalidPassword(str(error.reason)) from None
 
     # --- fastapi-users' methods, hashing in a thread ------------------------------------
 

@@ -1,22 +1,21 @@
-"""The users module's public surface: the only names other modules may import."""
+"""The users module's public surface: the only names other modules may import.
 
-from .dependencies import UserManagerDep, get_user_manager
+Its ports (`ports.py`: what it needs from auth) are not here: auth implements them by shape,
+and the root container binds them.
+"""
+
+from .dependencies import UserManagerDep, account_of
 from .events import UserDeleted
 from .first_superuser import ensure_superuser
-from .manager import UserManager
 from .models import User
-from .ports import AccountMailer, SessionRevoker
 from .schemas import UserCreate, UserRead
 
 __all__ = [
-    "AccountMailer",
-    "SessionRevoker",
     "User",
     "UserCreate",
     "UserDeleted",
-    "UserManager",
     "UserManagerDep",
     "UserRead",
+    "account_of",
     "ensure_superuser",
-    "get_user_manager",
 ]

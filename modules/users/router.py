@@ -1,29 +1,16 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from fastapi_users import exceptions
 
+from shared.auth import Caller, SuperuserCaller
 from shared.db import SessionDep, UnitOfWork
 from shared.error_handlers import error_responses
 from shared.pagination import PageCursor, PageLimit
 
-from .dependencies import Caller, SuperuserCaller, UserManagerDep, UsersServiceDep
-from .errors import EmailAlreadyExists, InvalidCurrentPassword, InvalidPassword
-from .models import User
+from .dependencies import UserManagerDep, UsersServiceDep, account_of
 from .schemas import UserAdminUpdate, UserPage, UserRead, UserSelfUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
-
-
-async def _apply_update(
-    manager: UserManagerDep, user: User, changes: UserAdminUpdate, *, safe: bool
-) -> User:
-    try:
-        return await manager.update(changes, user, safe=safe)
-    except exceptions.UserAlreadyExists:
-        raise EmailAlreadyExists from None
-    except exceptions.InvalidPasswordException as error:
-        raise InvalidPassword(str(error.reason)) from None
 
 
 @router.get("/me", summary="The caller's account", responses=error_responses(401))
@@ -41,21 +28,12 @@ async def get_me(caller: Caller) -> UserRead:
 async def update_me(
     body: UserSelfUpdate, caller: Caller, manager: UserManagerDep, session: UnitOfWork
 ) -> UserRead:
-    user: User = caller.user
-    changes = body.model_dump(exclude_unset=True, exclude={"current_password"})
-    new_email = changes.get("email")
-    sensitive = (new_email and new_email.lower() != user.email.lower()) or changes.get("password")
-    if sensitive:
-        if body.current_password is None:
-            raise InvalidCurrentPassword
-        verified, _ = await manager.hasher.verify_and_update(
-            body.current_password, user.hashed_password
-        )
-        if not verified:
-            raise InvalidCurrentPassword
-    updated = await _apply_update(manager, user, UserAdminUpdate(**changes), safe=True)
-    if changes.get("password"):
-        await manager.session_revoker.revoke_all(session, user.id, keep=caller.session_id)
+    updated = await manager.update_own_account(
+        account_of(caller),
+        body.model_dump(exclude_unset=True, exclude={"current_password"}),
+        current_password=body.current_password,
+        session_id=caller.session_id,
+    )
     return UserRead.model_validate(updated)
 
 
@@ -69,8 +47,9 @@ async def update_me(
 async def delete_me(
     caller: Caller, manager: UserManagerDep, service: UsersServiceDep, session: UnitOfWork
 ) -> Response:
-    await service.ensure_not_last_superuser(session, caller.user)
-    await manager.delete(caller.user)
+    user = account_of(caller)
+    await service.ensure_not_last_superuser(session, user)
+    await manager.delete(user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -120,10 +99,7 @@ async def update_user(
     user = await service.get(session, user_id)
     if body.is_superuser is False or body.is_active is False:
         await service.ensure_not_last_superuser(session, user)
-    updated = await _apply_update(manager, user, body, safe=False)
-    if body.is_active is False or body.password:
-        await manager.session_revoker.revoke_all(session, user.id)
-    return UserRead.model_validate(updated)
+    return UserRead.model_validate(await manager.update_by_superuser(user, body))
 
 
 @router.delete(

@@ -39,7 +39,7 @@ async def test_purge_deletes_sessions_that_ended_long_enough_ago(
     )
     assert await count(connection, "auth_sessions") == 3
 
-    sessions = app.state.container.auth.sessions()
+    sessions = app.state.container.auth.login_sessions()
     factory = app.state.container.session_factory()
     async with factory() as session:
         purged = await sessions.purge(session, older_than=PURGE_AFTER)
@@ -56,7 +56,7 @@ async def test_purge_keeps_recently_ended_sessions(
     await client.post("/api/v1/auth/jwt/logout", headers=alice.headers)
     factory = app.state.container.session_factory()
     async with factory() as session:
-        purged = await app.state.container.auth.sessions().purge(
+        purged = await app.state.container.auth.login_sessions().purge(
             session, older_than=timedelta(days=1)
         )
     assert purged == 0

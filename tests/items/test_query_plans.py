@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from modules.items.idempotency import IdempotencyKeys
 from modules.items.service import ItemsService, ListFilters
 from modules.users.public import User
 from shared.pagination import CursorCodec
@@ -83,7 +84,7 @@ async def test_every_sort_order_uses_an_index(
     table_of_100k: tuple[AsyncConnection, list[uuid.UUID]], sort: str, superuser: bool
 ) -> None:
     connection, owners = table_of_100k
-    service = ItemsService(CursorCodec("secret"))
+    service = ItemsService(CursorCodec("secret"), IdempotencyKeys())
     query = service.list_query(as_user(owners[0], superuser=superuser), sort=sort, limit=20)  # type: ignore[arg-type]
     explained = await plan(connection, query)
     print(f"\n--- sort={sort} {'superuser' if superuser else 'owner'}\n{explained}")  # -s shows it
@@ -95,7 +96,7 @@ async def test_a_selective_tag_filter_uses_the_gin_index(
     table_of_100k: tuple[AsyncConnection, list[uuid.UUID]],
 ) -> None:
     connection, owners = table_of_100k
-    service = ItemsService(CursorCodec("secret"))
+    service = ItemsService(CursorCodec("secret"), IdempotencyKeys())
     query = service.list_query(
         as_user(owners[0], superuser=True),
         sort="-created_at",

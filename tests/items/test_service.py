@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from modules.items.errors import ItemNotFound
+from modules.items.idempotency import IdempotencyKeys
 from modules.items.models import Item
 from modules.items.schemas import ItemCreate, ItemUpdate
 from modules.items.service import ItemsService, ListFilters
@@ -32,7 +33,7 @@ async def user(session: AsyncSession, *, superuser: bool = False) -> User:
 
 @pytest.fixture
 def service() -> ItemsService:
-    return ItemsService(CursorCodec("test-secret"))
+    return ItemsService(CursorCodec("test-secret"), IdempotencyKeys())
 
 
 async def an_item(service: ItemsService, session: AsyncSession, owner: User) -> Item:

@@ -28,7 +28,7 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class SessionService:
+class LoginSessions:
     def __init__(self, access_tokens: AccessTokens, refresh_lifetime: timedelta) -> None:
         self.access_tokens = access_tokens
         self.refresh_lifetime = refresh_lifetime
