@@ -142,7 +142,7 @@ def render(modules: Iterable[Module], root: Path) -> str:
     out.append("```mermaid\ngraph LR")
     out += [f"    {module.name}" for module in modules]
     for source, target, kind in sorted(edges):
-        arrow = "-->" if kind == "imports" else f"-. {kind} .->"
+        arrow = "-->" if kind == "imports" else f"-.->|{kind}|"
         out.append(f"    {source} {arrow} {target}")
     out.append("```\n")
     return "\n".join(out)

@@ -25,7 +25,7 @@ def test_a_module_that_changes_changes_the_map() -> None:
     changed = render([subscribed, *others], ROOT)
     assert changed != render(MODULES, ROOT)  # so the test above would fail until `make docs`
     assert "`users.deleted` (`greet_the_departed`)" in changed
-    assert "users -. users.deleted .-> health" in changed
+    assert "users -.->|users.deleted| health" in changed
 
 
 def test_the_map_shows_routes_tables_events_settings_and_the_graph() -> None:
