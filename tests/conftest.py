@@ -61,6 +61,14 @@ async def database_url(postgres: PostgresServer) -> AsyncIterator[URL]:
     await drop_database(url)
 
 
+@pytest.fixture
+async def scratch_database(postgres: PostgresServer) -> AsyncIterator[URL]:
+    """A migrated database of the test's own, for tests that change its schema."""
+    url = await create_migrated_database(postgres, "scratch")
+    yield url
+    await drop_database(url)
+
+
 @pytest.fixture(scope="session")
 async def engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
     engine = create_async_engine(database_url)

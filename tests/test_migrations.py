@@ -1,7 +1,6 @@
 """Migrations are the only schema source: they apply, reverse, and match the models."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,7 @@ from sqlmodel import SQLModel
 from main import MODULES
 from shared.jobs.schema import engine_schema_changes
 from shared.module import KERNEL, tables_by_module
-from shared.provisioning import alembic_config, drop_database
-from tests.conftest import create_migrated_database
-from tests.postgres_server import PostgresServer
-
-
-@pytest.fixture
-async def scratch_database(postgres: PostgresServer) -> AsyncIterator[URL]:
-    url = await create_migrated_database(postgres, "migrations")
-    yield url
-    await drop_database(url)
+from shared.provisioning import alembic_config
 
 
 async def test_models_and_migrations_do_not_drift(database_url: URL) -> None:

@@ -3,9 +3,7 @@ foreign key enters another module's table only where the owner's migration branc
 that module as a dependency (`depends_on`)."""
 
 from collections import defaultdict
-from collections.abc import AsyncIterator
 
-import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import URL
@@ -13,9 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from main import MODULES
 from shared.module import KERNEL, KERNEL_TABLES, tables_by_module
-from shared.provisioning import alembic_config, drop_database
-from tests.conftest import create_migrated_database
-from tests.postgres_server import PostgresServer
+from shared.provisioning import alembic_config
 
 _FOREIGN_KEYS = text(
     """
@@ -78,13 +74,6 @@ async def test_every_table_has_one_owner_and_foreign_keys_follow_declared_depend
     database_url: URL,
 ) -> None:
     assert await ownership_problems(database_url) == []
-
-
-@pytest.fixture
-async def scratch_database(postgres: PostgresServer) -> AsyncIterator[URL]:
-    url = await create_migrated_database(postgres, "ownership")
-    yield url
-    await drop_database(url)
 
 
 async def test_a_table_without_an_owner_and_an_undeclared_foreign_key_are_caught(

@@ -50,6 +50,12 @@ class RunningServer:
         return await asyncio.to_thread(self.process.wait, STOP_TIMEOUT_SECONDS)
 
 
+def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A manage.py command in the background, its output to `log`."""
+    with log.open("wb") as output:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+
+
 async def start_server(
     database_url: str, log: Path, python: str = sys.executable, **env: str
 ) -> RunningServer:
@@ -66,14 +72,7 @@ async def start_server(
         **{name.upper(): rate for name, rate in LIMITS_OUT_OF_REACH.items()},
         **env,
     }
-    with log.open("wb") as output:
-        process = subprocess.Popen(  # noqa: ASYNC220 (starts the server, does not wait)
-            [python, "manage.py", "serve"],
-            cwd=ROOT,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    process = _spawn([python, "manage.py", "serve"], environment, log)
     server = RunningServer(process, f"http://127.0.0.1:{port}", log)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     async with httpx.AsyncClient(base_url=server.base_url, timeout=2) as client:
@@ -97,14 +96,7 @@ async def start_worker(
 ) -> RunningServer:
     """`python manage.py worker` (what `make worker` runs); returns once it has started."""
     environment = {**os.environ, "DATABASE_URL": database_url, "LOG_FORMAT": "json", **env}
-    with log.open("wb") as output:
-        process = subprocess.Popen(  # noqa: ASYNC220 (starts the worker, does not wait)
-            [python, "manage.py", "worker"],
-            cwd=ROOT,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    process = _spawn([python, "manage.py", "worker"], environment, log)
     worker = RunningServer(process, "", log)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
