@@ -19,6 +19,7 @@ from fastapi_users.jwt import decode_jwt, generate_jwt
 from shared.jobs.queue import JobQueue
 from shared.settings import Settings
 
+from .common_passwords import is_common
 from .database import EmailTaken, UserDatabase
 from .errors import EmailAlreadyExists, InvalidCurrentPassword, InvalidPassword
 from .events import UserDeleted
@@ -62,6 +63,10 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
             )
         if user.email and user.email.lower() in password.lower():
             raise exceptions.InvalidPasswordException("Password must not contain the e-mail")
+        if is_common(password):
+            raise exceptions.InvalidPasswordException(
+                "Password is too common: it is among the most used passwords in known breaches"
+            )
 
     async def on_after_forgot_password(
         self, user: User, token: str, request: Request | None = None

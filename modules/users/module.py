@@ -1,15 +1,18 @@
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from shared.module import Module
 
+from .common_passwords import common_passwords
 from .first_superuser import ensure_superuser
 from .router import router
 
 
 @asynccontextmanager
 async def lifespan(container: Any) -> AsyncIterator[None]:
+    await asyncio.to_thread(common_passwords)  # the password policy's list, loaded once
     settings = container.settings()
     if settings.first_superuser_email and settings.first_superuser_password:
         await ensure_superuser(

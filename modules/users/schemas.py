@@ -28,7 +28,10 @@ class UserCreate(schemas.BaseUserCreate):
     """Registration. fastapi-users' `safe` create ignores the privilege fields it carries."""
 
     email: EmailStr = Field(examples=["ada@example.com"])
-    password: str = Field(examples=["correct horse battery staple"])
+    password: str = Field(
+        examples=["correct horse battery staple"],
+        description="8 to 128 characters, not containing the e-mail, not a common password.",
+    )
     full_name: str | None = FullName
 
 

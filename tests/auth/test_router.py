@@ -83,8 +83,14 @@ async def test_register_an_existing_email_is_409_in_any_case(
 
 @pytest.mark.parametrize(
     ("password", "reason"),
-    [("short", "8 to 128"), ("x" * 129, "8 to 128"), (None, "e-mail")],
-    ids=["too-short", "too-long", "contains-email"],
+    [
+        ("short", "8 to 128"),
+        ("x" * 129, "8 to 128"),
+        (None, "e-mail"),
+        ("iloveyou", "too common"),
+        ("Football1", "too common"),  # the list is compared case-insensitively
+    ],
+    ids=["too-short", "too-long", "contains-email", "common", "common-other-case"],
 )
 async def test_register_refuses_a_weak_password_with_the_reason(
     client: httpx.AsyncClient, password: str | None, reason: str
@@ -368,11 +374,13 @@ async def test_reset_password_with_a_weak_password_is_400(
     mailbox: Mailbox,
 ) -> None:
     token = await reset_token(app, connection, client, mailbox, alice.email)
-    response = await client.post(
-        "/api/v1/auth/reset-password", json={"token": token, "password": "short"}
-    )
-    assert response.status_code == 400
-    assert error_code(response) == "RESET_PASSWORD_INVALID_PASSWORD"
+    for weak, reason in (("short", "8 to 128"), ("qwertyuiop", "too common")):
+        response = await client.post(
+            "/api/v1/auth/reset-password", json={"token": token, "password": weak}
+        )
+        assert response.status_code == 400
+        assert error_code(response) == "RESET_PASSWORD_INVALID_PASSWORD"
+        assert reason in response.json()["error"]["detail"]
 
 
 # --- verification -------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi_users.password import PasswordHelper
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from modules.users.common_passwords import common_passwords, is_common
 from modules.users.passwords import PasswordHasher
 from tests.accounts import PASSWORD, new_email
 from tests.conftest import bind_to_connection, http_client
@@ -79,3 +80,10 @@ async def test_hashing_concurrency_is_bounded() -> None:
     hashed = await hasher.hash(PASSWORD)
     assert await hasher.verify_and_update(PASSWORD, hashed) == (True, None)
     assert (await hasher.verify_and_update("wrong-password", hashed))[0] is False
+
+
+def test_the_common_password_list_has_the_most_used_passwords_of_breach_corpora() -> None:
+    assert len(common_passwords()) >= 10_000
+    assert len([p for p in common_passwords() if 8 <= len(p) <= 128]) >= 10_000
+    assert is_common("Password1") and is_common("12345678")
+    assert not is_common(PASSWORD)

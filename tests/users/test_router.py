@@ -103,11 +103,13 @@ async def test_patch_me_to_someone_elses_email_is_409(
 
 
 async def test_patch_me_weak_password_is_400(client: httpx.AsyncClient, alice: Account) -> None:
-    response = await client.patch(
-        ME, headers=alice.headers, json={"password": "short", "current_password": PASSWORD}
-    )
-    assert response.status_code == 400
-    assert error_code(response) == "UPDATE_USER_INVALID_PASSWORD"
+    for weak, reason in (("short", "8 to 128"), ("SUNSHINE", "too common")):
+        response = await client.patch(
+            ME, headers=alice.headers, json={"password": weak, "current_password": PASSWORD}
+        )
+        assert response.status_code == 400
+        assert error_code(response) == "UPDATE_USER_INVALID_PASSWORD"
+        assert reason in response.json()["error"]["detail"]
 
 
 async def test_patch_me_password_ends_every_other_session_but_the_callers(
