@@ -43,6 +43,7 @@ from shared.rate_limit import RateLimitHeadersMiddleware, RateLimits, enforce_ra
 from shared.redis_client import make_redis
 from shared.request_id import RequestIdMiddleware
 from shared.request_telemetry import RequestTelemetryMiddleware
+from shared.security_headers import SecurityHeadersMiddleware
 from shared.settings import Settings, load_settings
 
 # Every module, in the order their routers are mounted. `make module name=…` adds one here;
@@ -165,9 +166,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     # Added innermost first. From the outside in: the client's real address (X-Forwarded-For
-    # believed only from TRUSTED_PROXIES), the request id, telemetry, CORS and compression
-    # (so error responses get them too), the catch-all 500, the rate-limit headers, the body
-    # limit.
+    # believed only from TRUSTED_PROXIES), the request id, the security headers, telemetry,
+    # CORS and compression (so error responses get them too), the catch-all 500, the
+    # rate-limit headers, the body limit.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(UnhandledErrorMiddleware)
@@ -190,6 +191,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ],
         )
     app.add_middleware(RequestTelemetryMiddleware, metrics=container.request_metrics())
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.environment == "production")
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 

@@ -57,6 +57,7 @@ def serve(settings: Settings, *, reload: bool, skip_migrations: bool) -> None:
         reload=reload,
         log_config=None,  # our logging is configured already; keep uvicorn's lines in it
         access_log=False,  # the app logs one structured line per request itself
+        server_header=False,  # no `Server: uvicorn` telling what runs here
         # The app reads X-Forwarded-For itself, from TRUSTED_PROXIES only (uvicorn's own
         # handling would trust 127.0.0.1 by default).
         proxy_headers=False,

@@ -58,6 +58,15 @@ async def test_make_run_creates_and_migrates_the_database_then_serves(
     assert f"API docs: {server.base_url}/docs" in output
 
 
+async def test_the_real_server_sends_the_security_headers_and_no_server_header(
+    server: RunningServer,
+) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url) as client:
+        response = await client.get("/health")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "server" not in response.headers  # uvicorn's own `Server: uvicorn` is off
+
+
 async def test_the_server_logs_one_json_line_per_request_with_its_id(
     server: RunningServer,
 ) -> None:
