@@ -127,6 +127,8 @@ async def measure(url: URL, ids_file: Path) -> None:
     user_id, session_id, item_id = await prepare(url, ids_file)
     os.environ.update(
         ENVIRONMENT="production",
+        EMAIL_BACKEND="smtp",  # production refuses console; nothing is sent here
+        SMTP_HOST="127.0.0.1",
         SECRET_KEY=SECRET,
         DATABASE_URL=url.render_as_string(hide_password=False),
         LOG_LEVEL="WARNING",

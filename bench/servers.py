@@ -41,6 +41,9 @@ def service_command(database_url: str, workers: int, port: int) -> tuple[list[st
         "RATE_LIMIT_DEFAULT": OUT_OF_REACH,
         "RATE_LIMIT_LOGIN": OUT_OF_REACH,
         "RATE_LIMIT_SENSITIVE": OUT_OF_REACH,
+        # Production refuses the console backend; the benchmark sends no e-mail.
+        "EMAIL_BACKEND": "smtp",
+        "SMTP_HOST": "127.0.0.1",
     }
     return [sys.executable, "manage.py", "serve", "--skip-migrations"], environment
 

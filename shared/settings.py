@@ -177,6 +177,11 @@ class Settings(BaseSettings):
                 )
             if "*" in self.allowed_origins:
                 raise ValueError("ALLOWED_ORIGINS: '*' is refused in production")
+            if self.email_backend == "console":
+                raise ValueError(
+                    "EMAIL_BACKEND: console is refused in production (it would write reset and"
+                    " verification tokens into the logs); set smtp and SMTP_HOST"
+                )
         if self.email_backend == "smtp" and not self.smtp_host:
             raise ValueError("SMTP_HOST: must be set when EMAIL_BACKEND=smtp")
         if self.first_superuser_email and not self.first_superuser_password:

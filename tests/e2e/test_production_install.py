@@ -49,6 +49,8 @@ async def test_uv_sync_no_dev_alone_starts_the_app_in_production_mode(
             python=str(venv / "bin" / "python"),
             ENVIRONMENT="production",
             SECRET_KEY="a-production-secret-of-at-least-32-characters",
+            EMAIL_BACKEND="smtp",
+            SMTP_HOST="127.0.0.1",
         )
         async with httpx.AsyncClient(base_url=server.base_url) as client:
             ready = await client.get("/ready")

@@ -42,15 +42,23 @@ def test_defaults_follow_operations_md() -> None:
     assert s.redis_url is None and s.trusted_proxies == []
 
 
+PRODUCTION = {
+    "environment": "production",
+    "secret_key": STRONG_SECRET,
+    "email_backend": "smtp",
+    "smtp_host": "mail.example.com",
+}
+
+
 def test_production_defaults_are_strict() -> None:
-    s = settings(environment="production", secret_key=STRONG_SECRET)
+    s = settings(**PRODUCTION)
     assert s.allowed_origins == []
     assert s.docs_enabled is False
     assert s.log_format == "json"
 
 
 def test_explicit_values_win_over_environment_defaults() -> None:
-    s = settings(environment="production", secret_key=STRONG_SECRET, docs_enabled=True)
+    s = settings(**PRODUCTION, docs_enabled=True)
     assert s.docs_enabled is True
 
 
@@ -61,8 +69,14 @@ def test_production_refuses_a_missing_default_or_short_secret_key(secret: str | 
 
 
 def test_production_refuses_a_wildcard_origin() -> None:
-    line = error_line(environment="production", secret_key=STRONG_SECRET, allowed_origins="*")
+    line = error_line(**PRODUCTION, allowed_origins="*")
     assert line.startswith("ALLOWED_ORIGINS:")
+
+
+def test_production_refuses_the_console_email_backend() -> None:
+    line = error_line(**(PRODUCTION | {"email_backend": "console"}))
+    assert line.startswith("EMAIL_BACKEND: console is refused in production")
+    assert settings(environment="development").email_backend == "console"  # the default
 
 
 @pytest.mark.parametrize(
