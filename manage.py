@@ -19,6 +19,7 @@ from fastapi_users.exceptions import InvalidPasswordException
 
 from main import MODULES, build_container
 from modules.users.public import ensure_superuser
+from shared.db import connect_asyncpg
 from shared.jobs import admin as job_admin
 from shared.jobs.metrics import serve_worker_metrics
 from shared.logs import configure_logging
@@ -105,7 +106,7 @@ def jobs(settings: Settings, *, retry: list[int] | None, all_failed: bool) -> No
 
     async def run() -> None:
         try:
-            connection = await job_admin.connect(settings.database)
+            connection = await connect_asyncpg(settings.database)
         except (OSError, asyncpg.PostgresError) as error:
             url = settings.database
             sys.exit(f"jobs: cannot use the database at {url.host}:{url.port or 5432}: {error}")

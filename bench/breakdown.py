@@ -35,9 +35,10 @@ import asyncpg
 from dependency_injector import providers
 from sqlalchemy.engine import URL, make_url
 
+from shared.db import asyncpg_dsn
 from shared.provisioning import drop_database
 
-from .database import plain_dsn, recreate, seed_items
+from .database import recreate, seed_items
 from .run import DEFAULT_DATABASE_URL
 
 IN_FLIGHT = 16
@@ -102,7 +103,7 @@ async def prepare(url: URL, ids_file: Path) -> tuple[uuid.UUID, uuid.UUID, uuid.
     """A user with a live session and 10,000 items; returns (user, session, an item) ids."""
     await recreate(url)
     user_id, session_id = uuid.uuid4(), uuid.uuid4()
-    connection = await asyncpg.connect(plain_dsn(url))
+    connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         await connection.execute(
             "INSERT INTO users (id, email, hashed_password, is_active, is_superuser,"
@@ -143,7 +144,7 @@ async def measure(url: URL, ids_file: Path) -> None:
     token = AccessTokens(SECRET, timedelta(hours=1)).issue(user_id, session_id)
     app = create_app()
     app.state.container.users.password_hasher.override(providers.Object(cheapest_hasher()))
-    pool = await asyncpg.create_pool(plain_dsn(url), min_size=10, max_size=20)
+    pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=10, max_size=20)
 
     async def bare_queries() -> None:
         async with pool.acquire() as connection:

@@ -7,6 +7,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import URL
 
+from shared.db import asyncpg_dsn
 from shared.provisioning import create_database_if_missing, drop_database, upgrade_to_head
 
 SEED_ITEMS = 10_000
@@ -29,14 +30,9 @@ async def recreate(url: URL) -> None:
     await asyncio.to_thread(upgrade_to_head, url)  # alembic runs an event loop of its own
 
 
-def plain_dsn(url: URL) -> str:
-    """The URL as asyncpg itself takes it (no SQLAlchemy driver suffix)."""
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 async def seed_items(url: URL, owner_id: uuid.UUID, ids_file: Path) -> None:
     """SEED_ITEMS items for the owner; a sample of their ids written one per line."""
-    connection = await asyncpg.connect(plain_dsn(url))
+    connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         await connection.execute(SEED, owner_id, SEED_ITEMS)
         await connection.execute("ANALYZE items")

@@ -24,9 +24,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import make_url
 
+from shared.db import asyncpg_dsn
 from shared.provisioning import drop_database
 
-from .database import plain_dsn, recreate, seed_items
+from .database import recreate, seed_items
 from .load import INSTALL_HINT, Run, Scenario, Wrk, finish
 from .report import Row, Storm, render, verdicts
 from .servers import ROOT, free_port, reference_command, service_command, serving
@@ -106,7 +107,7 @@ class Benchmark:
             with serving("service", command, environment, service_port, log) as service:
                 token = self._account(service)
                 command, environment = reference_command(
-                    plain_dsn(self.database_url), str(self.owner_id), workers, reference_port
+                    asyncpg_dsn(self.database_url), str(self.owner_id), workers, reference_port
                 )
                 log = self.results / f"reference-w{workers}.log"
                 with serving("reference", command, environment, reference_port, log) as ref:

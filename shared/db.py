@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -37,6 +39,19 @@ _UNSTORABLE_TEXT_SQLSTATES = {"22021", "22P05"}
 def utcnow() -> datetime:
     """The time rows are stamped with: timezone-aware UTC (columns are timestamptz)."""
     return datetime.now(UTC)
+
+
+def asyncpg_dsn(url: URL) -> str:
+    """`url` as asyncpg itself takes it: no SQLAlchemy driver suffix, the password included."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+PLAIN_CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+async def connect_asyncpg(url: URL) -> asyncpg.Connection:
+    """One plain asyncpg connection to `url` (no pool, no SQLAlchemy), for commands and tools."""
+    return await asyncpg.connect(asyncpg_dsn(url), timeout=PLAIN_CONNECT_TIMEOUT_SECONDS)
 
 
 def make_engine(settings: Settings) -> AsyncEngine:

@@ -11,9 +11,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import URL
 
+from .db import connect_asyncpg
+
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
 MAINTENANCE_DATABASE = "postgres"
-CONNECT_TIMEOUT_SECONDS = 10
 
 
 def _quoted_database_name(url: URL) -> str:
@@ -23,10 +24,7 @@ def _quoted_database_name(url: URL) -> str:
 
 
 async def _connect_to_maintenance_db(url: URL) -> asyncpg.Connection:
-    dsn = url.set(drivername="postgresql", database=MAINTENANCE_DATABASE)
-    return await asyncpg.connect(
-        dsn.render_as_string(hide_password=False), timeout=CONNECT_TIMEOUT_SECONDS
-    )
+    return await connect_asyncpg(url.set(database=MAINTENANCE_DATABASE))
 
 
 async def create_database_if_missing(url: URL) -> bool:

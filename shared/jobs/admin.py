@@ -9,7 +9,6 @@ import asyncpg
 from pgqueuer import Queries
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.models import JobId
-from sqlalchemy.engine import URL
 
 from .queue import ENTRYPOINT, TASK_HEADER
 
@@ -38,10 +37,6 @@ class FailedJob:
     attempts: int
     failed_at: datetime
     error: str
-
-
-async def connect(url: URL) -> asyncpg.Connection:
-    return await asyncpg.connect(url.set(drivername="postgresql").render_as_string(False))
 
 
 async def backlog(connection: asyncpg.Connection) -> list[tuple[str, str, int]]:

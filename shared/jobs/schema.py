@@ -6,17 +6,18 @@ nothing to change (tests/test_migrations.py). When a PgQueuer upgrade changes it
 that check fails and `pgq upgrade --plan` prints the statements for the next migration.
 """
 
-import asyncpg
 from pgqueuer import Queries
 from pgqueuer.db import AsyncpgDriver
 from sqlalchemy.engine import URL
+
+from ..db import connect_asyncpg
 
 ENGINE_TABLES = frozenset({"pgqueuer", "pgqueuer_log", "pgqueuer_schedules", "pgqueuer_statistics"})
 
 
 async def engine_schema_changes(url: URL) -> tuple[str, ...]:
     """The statements PgQueuer would still run on this database (none when in step)."""
-    connection = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(False))
+    connection = await connect_asyncpg(url)
     try:
         plan = await Queries(AsyncpgDriver(connection)).plan_upgrade()
     finally:

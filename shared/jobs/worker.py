@@ -28,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..db import asyncpg_dsn
 from ..periodic import running_every
 from ..settings import Settings
 from .messages import TaskRegistry
@@ -159,8 +160,7 @@ class Worker:
         # that, a job is never picked again while its first run is still going, even when
         # that run's heartbeats cannot be written.
         self.heartbeat_timeout = runner.timeout * 2
-        url = settings.database.set(drivername="postgresql")
-        self._dsn = url.render_as_string(hide_password=False)
+        self._dsn = asyncpg_dsn(settings.database)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set; then the jobs under way finish (each within its time limit)."""

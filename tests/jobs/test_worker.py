@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.db import make_engine, make_session_factory
+from shared.db import connect_asyncpg, make_engine, make_session_factory
 from shared.jobs import admin
 from shared.jobs.messages import Event, Job, TaskRegistry
 from shared.jobs.metrics import JobMetrics
@@ -65,7 +65,7 @@ async def test_unknown_tasks_and_invalid_payloads_fail_their_job_not_the_worker(
         ran.append(job.n)
 
     tasks = TaskRegistry([("tests", {Ping: ping})])
-    connection = await admin.connect(jobs_url)
+    connection = await connect_asyncpg(jobs_url)
     try:
         queries = Queries(AsyncpgDriver(connection))
         await queries.enqueue(ENTRYPOINT, b"{}", headers={TASK_HEADER: "tests.gone"})
@@ -114,7 +114,7 @@ async def test_a_failing_handler_is_retried_with_back_off_then_kept_and_can_be_p
         assert metrics.retried.labels("tests.ping")._value.get() == 2
         assert metrics.failed.labels("tests.ping")._value.get() == 1
 
-        connection = await admin.connect(jobs_url)
+        connection = await connect_asyncpg(jobs_url)
         try:
             [failed] = await admin.failed_jobs(connection)
             assert (failed.task, failed.attempts) == ("tests.ping", 3)
