@@ -23,7 +23,6 @@ from shared.db import connect_asyncpg
 from shared.jobs import admin as job_admin
 from shared.jobs.metrics import serve_worker_metrics
 from shared.logs import configure_logging
-from shared.module_map import render as render_module_map
 from shared.provisioning import create_database_if_missing, upgrade_to_head
 from shared.settings import Settings, load_settings
 
@@ -138,8 +137,10 @@ def jobs(settings: Settings, *, retry: list[int] | None, all_failed: bool) -> No
 
 def docs(*, check: bool) -> None:
     """Write docs/modules.md from the code; with `check`, only say whether it is stale."""
+    from devtools.module_map import render  # development tools: not in the production image
+
     target = ROOT / "docs" / "modules.md"
-    text = render_module_map(MODULES, ROOT)
+    text = render(MODULES, ROOT)
     if check:
         if not target.exists() or target.read_text() != text:
             sys.exit("docs/modules.md is stale: run `make docs` and commit it")
@@ -151,8 +152,7 @@ def docs(*, check: bool) -> None:
 
 def module(name: str, entity: str | None) -> None:
     """Scaffold and register a module, then format it and refresh docs/modules.md."""
-    # A development tool: imported here, since the production image ships no scaffold/.
-    from scaffold.generate import GeneratorError, generate
+    from devtools.generate import GeneratorError, generate  # not in the production image
 
     try:
         written = generate(ROOT, name, entity)

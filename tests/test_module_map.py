@@ -5,9 +5,9 @@ from pathlib import Path
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from devtools.module_map import render
 from main import MODULES
 from modules.users.public import UserDeleted
-from shared.module_map import render
 
 ROOT = Path(__file__).resolve().parents[1]
 

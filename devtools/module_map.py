@@ -1,5 +1,8 @@
 """`make docs`: docs/modules.md, the map of the modules, written from the code.
 
+A development tool outside the kernel: it imports each module's public surface by name,
+which the kernel (`shared/`) must never do.
+
 For each module: its routes, tables (from its models), the events it publishes
 (Event classes in its public surface) and consumes (its handlers), the jobs it handles, the
 settings it reads (`settings.<name>` in its source) and its public names; then a Mermaid graph
@@ -14,13 +17,13 @@ from pathlib import Path
 
 from fastapi.routing import APIRoute
 
-from .jobs.messages import Event, Job, Message
-from .module import Module, tables_by_module
-from .settings import Settings
+from shared.jobs.messages import Event, Job, Message
+from shared.module import Module, tables_by_module
+from shared.settings import Settings
 
 HEADER = """# Modules
 
-Written by `make docs` from the code (`shared/module_map.py`); CI fails when it is stale.
+Written by `make docs` from the code (`devtools/module_map.py`); CI fails when it is stale.
 Do not edit by hand.
 """
 _SETTING = re.compile(r"\bsettings\.([a-z_][a-z0-9_]*)")
@@ -90,12 +93,19 @@ def _routes(module: Module) -> list[tuple[str, str, str]]:
     return sorted(rows, key=lambda row: (row[1], row[0]))
 
 
+def _line(label: str, names: Iterable[str], empty: str = "none") -> str:
+    """`**Label**: `a`, `b`` (each name in code), or `empty`."""
+    items = ", ".join(f"`{name}`" for name in names)
+    return f"**{label}**: {items or empty}\n"
+
+
 def render(modules: Iterable[Module], root: Path) -> str:
     modules = list(modules)
     names = {module.name for module in modules}
     tables = tables_by_module(modules)
+    published = {module.name: _published_events(module) for module in modules}
     publisher: dict[type[Message], str] = {
-        event: module.name for module in modules for event in _published_events(module)
+        event: name for name, events in published.items() for event in events
     }
     out = [HEADER]
     edges: set[tuple[str, str, str]] = set()
@@ -107,27 +117,19 @@ def render(modules: Iterable[Module], root: Path) -> str:
             out.append("| method | path | summary |\n|---|---|---|")
             out += [f"| {method} | `{path}` | {summary} |" for method, path, summary in routes]
             out.append("")
-        owned = sorted(tables.get(module.name, ()))
-        out.append("**Tables**: " + (", ".join(f"`{t}`" for t in owned) or "none") + "\n")
-        published = [event.name for event in _published_events(module)]
-        out.append("**Publishes**: " + (", ".join(f"`{e}`" for e in published) or "nothing") + "\n")
+        out.append(_line("Tables", sorted(tables.get(module.name, ()))))
+        out.append(_line("Publishes", [e.name for e in published[module.name]], "nothing"))
         consumed = sorted(
-            (message.name, getattr(handler, "__name__", "handler"))
+            f"`{message.name}` (`{getattr(handler, '__name__', 'handler')}`)"
             for message, handler in module.handlers.items()
             if issubclass(message, Event)
         )
-        out.append(
-            "**Consumes**: "
-            + (", ".join(f"`{event}` (`{handler}`)" for event, handler in consumed) or "nothing")
-            + "\n"
-        )
+        out.append(f"**Consumes**: {', '.join(consumed) or 'nothing'}\n")
         jobs = sorted(message.name for message in module.handlers if issubclass(message, Job))
         if jobs:
-            out.append("**Handles jobs**: " + ", ".join(f"`{job}`" for job in jobs) + "\n")
-        read = _settings_read(module, root)
-        out.append("**Settings read**: " + (", ".join(f"`{s}`" for s in read) or "none") + "\n")
-        public = sorted(_public_surface(module))
-        out.append("**Public names**: " + (", ".join(f"`{n}`" for n in public) or "none") + "\n")
+            out.append(_line("Handles jobs", jobs))
+        out.append(_line("Settings read", _settings_read(module, root)))
+        out.append(_line("Public names", sorted(_public_surface(module))))
         for other in sorted(_imported_modules(module, root, names)):
             edges.add((module.name, other, "imports"))
         for message in module.handlers:

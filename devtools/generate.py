@@ -3,7 +3,8 @@
 Writes modules/<name>/ (router, models, schemas, errors, service, container, module, public),
 its migration branch migrations/<name>/ with a first migration, and tests/<name>/; adds the
 module to MODULES in main.py and its branch to alembic.ini. The templates are the `.tmpl`
-files beside this one. Run in the project's root (manage.py does).
+files beside this one (`module/`, `tests/`, `migration.py.tmpl`). Run in the project's
+root (manage.py does).
 """
 
 import keyword
