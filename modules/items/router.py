@@ -74,7 +74,7 @@ async def create_item(
 ) -> JSONResponse:
     if idempotency_key is None:
         return _item_response(_read(await service.create(session, user, body)), 201)
-    first_response = await service.create_once(session, user, body, idempotency_key, _read)
+    first_response = await service.create_once(session, user, body, idempotency_key)
     return _item_response(first_response, 201)
 
 

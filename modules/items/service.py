@@ -3,7 +3,6 @@ of them for a superuser, so someone else's item reads exactly like a missing one
 
 import functools
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -22,7 +21,7 @@ from shared.pagination import CursorCodec, escape_like, keyset_page
 from .errors import ItemNotFound, VersionMismatch
 from .idempotency import IdempotencyKeys, request_hash
 from .models import Item
-from .schemas import ItemCreate, ItemUpdate, Sort
+from .schemas import ItemCreate, ItemRead, ItemUpdate, Sort
 
 # How each sort key's value travels in a cursor, and comes back.
 _CURSOR_VALUE: dict[str, tuple[Any, Any]] = {
@@ -121,17 +120,18 @@ class ItemsService:
         user: User,
         data: ItemCreate,
         idempotency_key: str,
-        serialize: Callable[[Item], dict[str, Any]],
     ) -> dict[str, Any]:
         """A create made safe to retry: the first request with this key creates the item and
-        stores `serialize(item)`; a later one with the same body gets that body back and
-        creates nothing (IdempotencyKeyReused for another body). Returns the response body."""
+        stores its response body (ItemRead as JSON); a later one with the same body gets that
+        body back and creates nothing (IdempotencyKeyReused for another body)."""
         keys = self.idempotency_keys
         body_hash = request_hash(data.model_dump(mode="json"))
         stored = await keys.claim(session, user.id, idempotency_key, body_hash)
         if stored is not None:
             return stored
-        created = serialize(await self.create(session, user, data))
+        created = ItemRead.model_validate(await self.create(session, user, data)).model_dump(
+            mode="json"
+        )
         await keys.record(session, user.id, idempotency_key, created)
         return created
 
