@@ -51,9 +51,11 @@ from shared.settings import Settings, load_settings
 MODULES: tuple[Module, ...] = (health, users, auth, items)
 
 
-def _task_registry(email_delivery: EmailDelivery) -> TaskRegistry:
+def task_registry(email_delivery: EmailDelivery, *extra: tuple[str, Handlers]) -> TaskRegistry:
+    """The kernel's tasks, every module's, and `extra` owners' (tests add subscribers)."""
     kernel: Handlers = {SendEmail: email_delivery.send_email}
-    return TaskRegistry([("kernel", kernel), *((m.name, m.handlers) for m in MODULES)])
+    modules = ((module.name, module.handlers) for module in MODULES)
+    return TaskRegistry([("kernel", kernel), *modules, *extra])
 
 
 class AppContainer(containers.DeclarativeContainer):
@@ -69,7 +71,7 @@ class AppContainer(containers.DeclarativeContainer):
     email_delivery = providers.Singleton(
         EmailDelivery, providers.Singleton(make_email_sender, settings)
     )
-    tasks = providers.Singleton(_task_registry, email_delivery)
+    tasks = providers.Singleton(task_registry, email_delivery)
     job_metrics = providers.Singleton(JobMetrics, metrics_registry)
     jobs = providers.Singleton(JobQueue, tasks, job_metrics.provided.enqueued)
     job_runner = providers.Singleton(

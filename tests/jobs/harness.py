@@ -5,19 +5,16 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from typing import Any
 
-from prometheus_client import CollectorRegistry
+from dependency_injector import providers
 from sqlalchemy import text
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import make_engine, make_session_factory
+from main import AppContainer, build_container
 from shared.jobs.messages import Event, Job, Message, TaskRegistry
 from shared.jobs.metrics import JobMetrics
-from shared.jobs.queue import JobQueue
-from shared.jobs.worker import JobRunner, Worker
 from shared.settings import Settings
 from tests.conftest import make_settings
 
@@ -33,36 +30,40 @@ def worker_settings(url: URL, **overrides: Any) -> Settings:
     return make_settings(url, **values)
 
 
+def container_with(settings: Settings, tasks: TaskRegistry) -> AppContainer:
+    """The app's own container (queue, runner, worker, metrics wired as in production),
+    running `tasks` instead of the app's."""
+    container = build_container(settings)
+    container.tasks.override(providers.Object(tasks))
+    return container
+
+
 @asynccontextmanager
 async def running_worker(settings: Settings, tasks: TaskRegistry) -> AsyncIterator[JobMetrics]:
-    engine = make_engine(settings)
-    metrics = JobMetrics(CollectorRegistry())
-    runner = JobRunner(
-        tasks, make_session_factory(engine), timedelta(seconds=settings.job_timeout_seconds)
-    )
+    container = container_with(settings, tasks)
     stop = asyncio.Event()
-    task = asyncio.create_task(Worker(settings, runner, metrics).run(stop))
+    task = asyncio.create_task(container.worker().run(stop))
     try:
-        yield metrics
+        yield container.job_metrics()
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
-        await engine.dispose()
+        await container.engine().dispose()
 
 
 async def enqueue(url: URL, tasks: TaskRegistry, *messages: Message) -> None:
     """Commit `messages` (jobs or events) in one transaction, as a request would."""
-    engine = create_async_engine(url)
-    queue = JobQueue(tasks, JobMetrics(CollectorRegistry()).enqueued)
+    container = container_with(make_settings(url), tasks)
+    queue = container.jobs()
     try:
-        async with make_session_factory(engine)() as session, session.begin():
+        async with container.session_factory()() as session, session.begin():
             for message in messages:
                 if isinstance(message, Job):
                     await queue.enqueue(session, message)
                 elif isinstance(message, Event):
                     await queue.publish(session, message)
     finally:
-        await engine.dispose()
+        await container.engine().dispose()
 
 
 async def queue_rows(engine: AsyncEngine) -> list[tuple[str, str, int]]:

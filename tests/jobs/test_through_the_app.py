@@ -16,11 +16,11 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from main import MODULES, AppContainer
+from main import AppContainer, task_registry
 from modules.users.public import UserDeleted
 from shared.db import UnitOfWork
 from shared.email import SendEmail
-from shared.jobs.messages import Handlers, TaskRegistry
+from shared.jobs.messages import Handlers
 from shared.jobs.queue import JobQueue
 from tests.accounts import create_account, new_email, register
 from tests.conftest import build_app, http_client
@@ -80,8 +80,7 @@ async def queue_rows_in(session: AsyncSession) -> list[str]:
 
 def with_subscribers(app: FastAPI, extra: list[tuple[str, Handlers]]) -> None:
     container: AppContainer = app.state.container
-    kernel: Handlers = {SendEmail: container.email_delivery().send_email}
-    registry = TaskRegistry([("kernel", kernel), *((m.name, m.handlers) for m in MODULES), *extra])
+    registry = task_registry(container.email_delivery(), *extra)
     container.tasks.override(providers.Object(registry))
 
 

@@ -9,19 +9,24 @@ from datetime import timedelta
 
 from pgqueuer import Queries
 from pgqueuer.db import AsyncpgDriver
-from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.db import connect_asyncpg, make_engine, make_session_factory
+from shared.db import connect_asyncpg
 from shared.jobs import admin
 from shared.jobs.messages import Event, Job, TaskRegistry
-from shared.jobs.metrics import JobMetrics
 from shared.jobs.queue import ENTRYPOINT, TASK_HEADER
-from shared.jobs.worker import JobRunner, Worker, retry_delay
-from tests.jobs.harness import enqueue, eventually, queue_rows, running_worker, worker_settings
+from shared.jobs.worker import retry_delay
+from tests.jobs.harness import (
+    container_with,
+    enqueue,
+    eventually,
+    queue_rows,
+    running_worker,
+    worker_settings,
+)
 from tests.network import tcp_proxy
 
 
@@ -277,13 +282,10 @@ async def test_the_queue_history_is_trimmed_but_a_failed_jobs_log_is_kept(
             " (1, 0, 'successful', 'm', now())",
         ):
             await connection.execute(text(statement))
-    settings = worker_settings(jobs_url)
-    engine = make_engine(settings)
-    runner = JobRunner(TaskRegistry([]), make_session_factory(engine), timedelta(seconds=1))
-    worker = Worker(settings, runner, JobMetrics(CollectorRegistry()))
-    assert await worker.purge_history() == 2
-    assert await worker.purge_history() == 0
-    await engine.dispose()
+    container = container_with(worker_settings(jobs_url), TaskRegistry([]))
+    assert await container.worker().purge_history() == 2
+    assert await container.worker().purge_history() == 0
+    await container.engine().dispose()
     async with jobs_engine.connect() as connection:
         kept = await connection.execute(text("SELECT job_id FROM pgqueuer_log ORDER BY job_id"))
         assert kept.scalars().all() == [1, 3]
