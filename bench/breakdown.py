@@ -140,10 +140,13 @@ async def measure(url: URL, ids_file: Path) -> None:
     # Imported here: the app reads the settings above when it is built.
     from main import create_app
     from modules.auth.tokens import AccessTokens
+    from modules.users.passwords import PasswordHasher
 
     token = AccessTokens(SECRET, timedelta(hours=1)).issue(user_id, session_id)
     app = create_app()
-    app.state.container.users.password_hasher.override(providers.Object(cheapest_hasher()))
+    app.state.container.users.password_hasher.override(
+        providers.Object(PasswordHasher.at_minimal_cost())
+    )
     pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=10, max_size=20)
 
     async def bare_queries() -> None:
@@ -189,20 +192,6 @@ async def measure(url: URL, ids_file: Path) -> None:
         profile.disable()
     await pool.close()
     print_by_package(pstats.Stats(profile))
-
-
-def cheapest_hasher() -> Any:
-    from fastapi_users.password import PasswordHelper
-    from pwdlib import PasswordHash
-    from pwdlib.hashers.argon2 import Argon2Hasher
-
-    from modules.users.passwords import PasswordHasher
-
-    hasher = PasswordHasher()
-    hasher.helper = PasswordHelper(
-        PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
-    )
-    return hasher
 
 
 def print_by_package(stats: pstats.Stats, top: int = 15) -> None:

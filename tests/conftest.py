@@ -19,9 +19,6 @@ import httpx
 import pytest
 from dependency_injector import providers
 from fastapi import FastAPI
-from fastapi_users.password import PasswordHelper
-from pwdlib import PasswordHash
-from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -136,19 +133,13 @@ def settings(database_url: URL, mailbox: Mailbox) -> Settings:
     return make_settings(database_url, mailbox)
 
 
-def cheap_password_hasher() -> PasswordHasher:
-    """The real Argon2 code path at minimal cost: the suite creates hundreds of accounts.
-    Production parameters are exercised by tests/users/test_passwords.py and tests/e2e."""
-    hasher = PasswordHasher()
-    hasher.helper = PasswordHelper(
-        PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
-    )
-    return hasher
-
-
 def build_app(settings: Settings) -> FastAPI:
+    """The app, its password hashing at Argon2's minimal cost: the suite creates hundreds of
+    accounts. Production parameters are exercised by tests/users/test_passwords.py and e2e."""
     app = create_app(settings)
-    app.state.container.users.password_hasher.override(providers.Object(cheap_password_hasher()))
+    app.state.container.users.password_hasher.override(
+        providers.Object(PasswordHasher.at_minimal_cost())
+    )
     return app
 
 
