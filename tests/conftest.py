@@ -113,7 +113,7 @@ def make_settings(url: URL, mailbox: Mailbox | None = None, **overrides: Any) ->
         "database_url": url.render_as_string(hide_password=False),
         "redis_url": None,
         "frontend_url": "https://app.example.com",
-        # Jobs are run by the tests that are about them (tests/shared/test_jobs*.py), or
+        # Jobs are run by the tests that are about them (tests/jobs/), or
         # inside the test's transaction by `delivered`.
         "worker_in_process": False,
         **overrides,
@@ -208,21 +208,19 @@ async def admin(client: httpx.AsyncClient, connection: AsyncConnection) -> Accou
     return account
 
 
-async def delivered(app: FastAPI, connection: AsyncConnection) -> int:
+async def delivered(app: FastAPI, connection: AsyncConnection) -> None:
     """Run the jobs the test's transaction has queued (e-mails, say), as a worker would, but
-    inside that transaction: a worker on another connection could never see them. Returns how
-    many ran. tests/shared/test_jobs*.py cover the real worker."""
+    inside that transaction: a worker on another connection could never see them. tests/jobs/
+    covers the real worker."""
     queued = await connection.execute(
         text(
             "SELECT id, headers->>'task', payload FROM pgqueuer WHERE status = 'queued' ORDER BY id"
         )
     )
     runner = app.state.container.job_runner()
-    jobs = queued.all()
-    for job_id, task, payload in jobs:
+    for job_id, task, payload in queued.all():
         await connection.execute(text("DELETE FROM pgqueuer WHERE id = :id"), {"id": job_id})
         await runner.run(task, payload)
-    return len(jobs)
 
 
 class CapturedLogs(logging.Handler):
