@@ -16,6 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from modules.audit.module import module as audit
 from modules.auth.container import AuthContainer
 from modules.auth.module import module as auth
 from modules.health.module import module as health
@@ -48,7 +49,8 @@ from shared.settings import Settings, load_settings
 
 # Every module, in the order their routers are mounted. `make module name=…` adds one here;
 # its container comes with its Module record (the ones wired to each other are below).
-MODULES: tuple[Module, ...] = (health, users, auth, items)
+MODULES: tuple[Module, ...] = (health, users, auth, items, audit)
+OPENAPI_URL = "/openapi.json"
 
 
 def task_registry(email_delivery: EmailDelivery, *extra: tuple[str, Handlers]) -> TaskRegistry:
@@ -88,6 +90,7 @@ class AppContainer(containers.DeclarativeContainer):
         settings=settings,
         session_revoker=auth.login_sessions,
         account_mailer=auth.account_emails,
+        two_factor_switch=auth.two_factor,
         jobs=jobs,
     )
     # The kernel's authentication slot (shared/auth.py), filled by the auth module.
@@ -156,7 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
         docs_url="/docs" if settings.docs_enabled else None,
         redoc_url="/redoc" if settings.docs_enabled else None,
-        openapi_url="/openapi.json" if settings.docs_enabled else None,
+        openapi_url=OPENAPI_URL if settings.docs_enabled else None,
         generate_unique_id_function=_operation_id,
         # Metrics are Prometheus (shared/metrics.py). FastAPI's own OpenTelemetry hooks would
         # look for configured providers on every request; turn them on here to use them.

@@ -112,8 +112,8 @@ async def prepare(url: URL, ids_file: Path) -> tuple[uuid.UUID, uuid.UUID, uuid.
             user_id,
         )
         await connection.execute(
-            "INSERT INTO auth_sessions (id, user_id, created_at, expires_at)"
-            " VALUES ($1, $2, now(), now() + interval '1 day')",
+            "INSERT INTO auth_sessions (id, user_id, created_at, last_used_at, expires_at)"
+            " VALUES ($1, $2, now(), now(), now() + interval '1 day')",
             session_id,
             user_id,
         )

@@ -3,10 +3,11 @@
 A development tool outside the kernel: it imports each module's public surface by name,
 which the kernel (`shared/`) must never do.
 
-For each module: its routes, tables (from its models), the events it publishes
-(Event classes in its public surface) and consumes (its handlers), the jobs it handles, the
-settings it reads (`settings.<name>` in its source) and its public names; then a Mermaid graph
-of the dependencies between modules (imports of another module's public surface, and events).
+For each module: its routes, tables (from its models), the events it publishes (Event
+classes in its public surface; those it handles itself are its inbox, published by others)
+and consumes (its handlers), the jobs it handles, the settings it reads (`settings.<name>`
+or `settings().<name>` in its source) and its public names; then a Mermaid graph of the
+dependencies between modules (imports of another module's public surface, and events).
 """
 
 import ast
@@ -15,7 +16,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from shared.jobs.messages import Event, Job, Message
 from shared.module import Module, tables_by_module
@@ -26,7 +27,7 @@ HEADER = """# Modules
 Written by `make docs` from the code (`devtools/module_map.py`); CI fails when it is stale.
 Do not edit by hand.
 """
-_SETTING = re.compile(r"\bsettings\.([a-z_][a-z0-9_]*)")
+_SETTING = re.compile(r"\bsettings(?:\(\))?\.([a-z_][a-z0-9_]*)")
 
 
 def _package_files(module: Module, root: Path) -> list[Path]:
@@ -73,7 +74,9 @@ def _public_surface(module: Module) -> dict[str, object]:
     return {name: getattr(public, name) for name in getattr(public, "__all__", ())}
 
 
-def _published_events(module: Module) -> list[type[Event]]:
+def _declared_events(module: Module) -> list[type[Event]]:
+    """The events in the module's public surface: those it announces, and those it asks
+    other modules to publish to it (it handles them itself: the audit trail's)."""
     events = {
         value
         for value in _public_surface(module).values()
@@ -85,9 +88,9 @@ def _published_events(module: Module) -> list[type[Event]]:
 def _routes(module: Module) -> list[tuple[str, str, str]]:
     """(method, path, summary) of the module's routes, where the app mounts them."""
     rows = [
-        (method, module.prefix + route.path, route.summary or route.name)
-        for route in module.router.routes
-        if isinstance(route, APIRoute)
+        (method, module.prefix + (context.path_format or ""), route.summary or route.name)
+        for context in iter_route_contexts(module.router.routes)  # included routers too
+        if isinstance(route := context.original_route, APIRoute)
         for method in (route.methods or set()) - {"HEAD"}
     ]
     return sorted(rows, key=lambda row: (row[1], row[0]))
@@ -103,7 +106,11 @@ def render(modules: Iterable[Module], root: Path) -> str:
     modules = list(modules)
     names = {module.name for module in modules}
     tables = tables_by_module(modules)
-    published = {module.name: _published_events(module) for module in modules}
+    declared = {module.name: _declared_events(module) for module in modules}
+    published = {
+        module.name: [e for e in declared[module.name] if e not in module.handlers]
+        for module in modules
+    }
     publisher: dict[type[Message], str] = {
         event: name for name, events in published.items() for event in events
     }
@@ -119,6 +126,9 @@ def render(modules: Iterable[Module], root: Path) -> str:
             out.append("")
         out.append(_line("Tables", sorted(tables.get(module.name, ()))))
         out.append(_line("Publishes", [e.name for e in published[module.name]], "nothing"))
+        inbox = [e.name for e in declared[module.name] if e in module.handlers]
+        if inbox:
+            out.append(_line("Accepts from other modules", inbox))
         consumed = sorted(
             f"`{message.name}` (`{getattr(handler, '__name__', 'handler')}`)"
             for message, handler in module.handlers.items()

@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     access_token_expire_minutes: int = Field(15, ge=1)
     refresh_token_expire_days: int = Field(7, ge=1)
     require_verified_login: bool = False
+    login_failures_before_delay: int = Field(
+        5, ge=1, description="consecutive failed logins of one account before it is delayed"
+    )
+    login_delay_max_minutes: int = Field(
+        15, ge=1, description="the cap of the doubling delay (1, 2, 4, ... minutes)"
+    )
+    audit_retention_days: int = Field(365, ge=1, description="audit entries older are purged")
 
     allowed_origins: StrList = Field(
         default_factory=lambda data: (

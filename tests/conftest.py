@@ -208,6 +208,16 @@ async def admin(client: httpx.AsyncClient, connection: AsyncConnection) -> Accou
     return account
 
 
+async def forget_committed_user(engine: AsyncEngine, condition: str, **params: Any) -> None:
+    """After a test whose requests really committed: delete its user (`condition` on users,
+    cascading to what hangs off it) and the jobs those requests queued (audit records,
+    e-mails), which no worker runs here and which `delivered` would otherwise pick up in a
+    later test."""
+    async with engine.begin() as connection:
+        await connection.execute(text(f"DELETE FROM users WHERE {condition}"), params)
+        await connection.execute(text("DELETE FROM pgqueuer"))
+
+
 async def delivered(app: FastAPI, connection: AsyncConnection) -> None:
     """Run the jobs the test's transaction has queued (e-mails, say), as a worker would, but
     inside that transaction: a worker on another connection could never see them. tests/jobs/

@@ -124,6 +124,10 @@ async def test_the_engine_is_disposed_on_shutdown(app_factory: Callable[..., Fas
     assert pool.checkedin() == 0
 
 
+# The envelope with one more field: the login's 401 MFA_REQUIRED carries the mfa_token.
+ENVELOPE_EXTENSIONS = {("/api/v1/auth/jwt/login", "401"): "MfaRequiredEnvelope"}
+
+
 def test_every_error_response_is_documented_as_the_envelope(app: FastAPI) -> None:
     schema = app.openapi()
     assert "HTTPValidationError" not in schema["components"]["schemas"]
@@ -133,11 +137,19 @@ def test_every_error_response_is_documented_as_the_envelope(app: FastAPI) -> Non
                 if int(status) < 400 or path == "/ready":  # /ready's 503 is its report
                     continue
                 body = response["content"]["application/json"]["schema"]
-                assert body == {"$ref": "#/components/schemas/ErrorEnvelope"}, (
+                envelope = ENVELOPE_EXTENSIONS.get((path, status), "ErrorEnvelope")
+                assert body == {"$ref": f"#/components/schemas/{envelope}"}, (
                     path,
                     method,
                     status,
                 )
+
+
+def test_the_mfa_required_envelope_is_the_envelope_with_the_mfa_token(app: FastAPI) -> None:
+    components = app.openapi()["components"]["schemas"]
+    body = components["MfaRequiredBody"]
+    assert set(body["required"]) == {"code", "detail", "request_id", "mfa_token"}
+    assert set(body["properties"]) == set(components["ErrorBody"]["properties"]) | {"mfa_token"}
 
 
 def test_every_secured_route_documents_401_and_uses_the_login_form_scheme(app: FastAPI) -> None:

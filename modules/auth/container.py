@@ -3,12 +3,19 @@ from datetime import timedelta
 from dependency_injector import containers, providers
 
 from shared.jobs.queue import JobQueue
+from shared.pagination import CursorCodec
 from shared.settings import Settings
 
 from .authenticator import SessionTokenAuthenticator
 from .emails import AccountEmails
 from .login_sessions import LoginSessions
+from .secret_box import SecretBox
+from .throttle import LoginThrottles
 from .tokens import AccessTokens
+from .two_factor import TwoFactor
+
+# The name authenticator apps show next to the account.
+TOTP_ISSUER = "modulith"
 
 
 def _access_tokens(settings: Settings) -> AccessTokens:
@@ -19,7 +26,21 @@ def _access_tokens(settings: Settings) -> AccessTokens:
 
 
 def _login_sessions(settings: Settings, access_tokens: AccessTokens) -> LoginSessions:
-    return LoginSessions(access_tokens, timedelta(days=settings.refresh_token_expire_days))
+    return LoginSessions(
+        access_tokens,
+        timedelta(days=settings.refresh_token_expire_days),
+        CursorCodec.from_settings(settings),
+    )
+
+
+def _login_throttles(settings: Settings) -> LoginThrottles:
+    return LoginThrottles(
+        settings.login_failures_before_delay, timedelta(minutes=settings.login_delay_max_minutes)
+    )
+
+
+def _two_factor(settings: Settings) -> TwoFactor:
+    return TwoFactor(SecretBox(settings.secret_key.get_secret_value()), TOTP_ISSUER)
 
 
 class AuthContainer(containers.DeclarativeContainer):
@@ -28,5 +49,7 @@ class AuthContainer(containers.DeclarativeContainer):
 
     access_tokens = providers.Singleton(_access_tokens, settings)
     login_sessions = providers.Singleton(_login_sessions, settings, access_tokens)
+    login_throttles = providers.Singleton(_login_throttles, settings)
+    two_factor = providers.Singleton(_two_factor, settings)
     authenticator = providers.Singleton(SessionTokenAuthenticator, access_tokens)
     account_emails = providers.Singleton(AccountEmails, settings, jobs)

@@ -2,7 +2,7 @@
 
 from fastapi_users.router.common import ErrorCode
 
-from shared.errors import BadRequest, Conflict, Unauthorized
+from shared.errors import AppError, BadRequest, Conflict, NotFound, Unauthorized
 
 
 class RegisterUserAlreadyExists(Conflict):
@@ -51,3 +51,44 @@ class VerifyUserBadToken(BadRequest):
 class VerifyUserAlreadyVerified(BadRequest):
     code = ErrorCode.VERIFY_USER_ALREADY_VERIFIED.value
     detail = "The e-mail address is already verified"
+
+
+class LoginThrottled(AppError):
+    status_code = 429
+    code = "LOGIN_THROTTLED"
+    detail = "Too many failed logins for this account: retry after Retry-After seconds"
+
+
+class MfaRequired(Unauthorized):
+    code = "MFA_REQUIRED"
+    detail = "Two-factor login: send `mfa_token` and a code to /auth/jwt/login/2fa"
+
+
+class MfaInvalidCode(BadRequest):
+    code = "MFA_INVALID_CODE"
+    detail = "The code is wrong, expired or already used"
+
+
+class MfaTokenInvalid(BadRequest):
+    code = "MFA_TOKEN_INVALID"
+    detail = "The mfa_token is invalid, expired, used, or ended by too many wrong codes"
+
+
+class MfaAlreadyEnabled(Conflict):
+    code = "MFA_ALREADY_ENABLED"
+    detail = "Two-factor login is already on"
+
+
+class MfaNotSetUp(Conflict):
+    code = "MFA_NOT_SET_UP"
+    detail = "Call /auth/2fa/setup first"
+
+
+class MfaNotEnabled(Conflict):
+    code = "MFA_NOT_ENABLED"
+    detail = "Two-factor login is off"
+
+
+class SessionNotFound(NotFound):
+    code = "SESSION_NOT_FOUND"
+    detail = "Session not found"

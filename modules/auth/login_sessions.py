@@ -1,9 +1,10 @@
-"""Login sessions: open, refresh with rotation and reuse detection, revoke, purge."""
+"""Login sessions: open, list, refresh with rotation and reuse detection, revoke, purge."""
 
 import enum
 import hashlib
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -11,17 +12,27 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from modules.users.public import User
+from shared.client import Client
+from shared.pagination import CursorCodec, keyset_page
 
 from .models import AuthSession, RefreshToken
 from .schemas import TokenPair
 from .tokens import AccessTokens
 
 REFRESH_TOKEN_BYTES = 32  # 256 bits of randomness
+ORDERING = "-created_at"  # the session list: newest first, then by id
 
 
 class RefreshRejected(enum.Enum):
-    INVALID = "invalid"  # unknown, expired, revoked, or its user is inactive
-    REUSED = "reused"  # already rotated: the whole family is revoked
+    INVALID = "invalid"  # unknown, expired, revoked, or its user is inactive (reuse: ReusedToken)
+
+
+@dataclass(frozen=True, slots=True)
+class ReusedToken:
+    """A rotated refresh token came back; its session (`session_id`, of `user_id`) is revoked."""
+
+    session_id: uuid.UUID
+    user_id: uuid.UUID
 
 
 def _hash(token: str) -> str:
@@ -29,17 +40,73 @@ def _hash(token: str) -> str:
 
 
 class LoginSessions:
-    def __init__(self, access_tokens: AccessTokens, refresh_lifetime: timedelta) -> None:
+    def __init__(
+        self, access_tokens: AccessTokens, refresh_lifetime: timedelta, cursors: CursorCodec
+    ) -> None:
         self.access_tokens = access_tokens
         self.refresh_lifetime = refresh_lifetime
+        self.cursors = cursors
 
-    async def open(self, session: AsyncSession, user_id: uuid.UUID) -> TokenPair:
+    async def open(
+        self, session: AsyncSession, user_id: uuid.UUID, client: Client
+    ) -> tuple[TokenPair, uuid.UUID]:
+        """A new session of the user: its first token pair, and the session's id."""
         now = datetime.now(UTC)
-        login = AuthSession(user_id=user_id, created_at=now, expires_at=now + self.refresh_lifetime)
+        login = AuthSession(
+            user_id=user_id,
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + self.refresh_lifetime,
+            ip=client.ip,
+            user_agent=client.user_agent,
+        )
         session.add(login)
-        return await self._issue(session, login, now)
+        return await self._issue(session, login, now), login.id
 
-    async def refresh(self, session: AsyncSession, token: str) -> TokenPair | RefreshRejected:
+    async def list_live(
+        self, session: AsyncSession, user_id: uuid.UUID, *, limit: int, cursor: str | None
+    ) -> tuple[list[AuthSession], str | None]:
+        """The user's sessions that still work (not revoked, not expired), newest first."""
+        query = select(AuthSession).where(
+            col(AuthSession.user_id) == user_id,
+            col(AuthSession.revoked_at).is_(None),
+            col(AuthSession.expires_at) > sa.func.now(),
+        )
+        if cursor is not None:
+            created_at, last_id = self.cursors.decode_as(
+                ORDERING, cursor, datetime.fromisoformat, uuid.UUID
+            )
+            position = sa.tuple_(sa.literal(created_at), sa.literal(last_id, sa.Uuid()))
+            query = query.where(
+                sa.tuple_(col(AuthSession.created_at), col(AuthSession.id)) < position
+            )
+        query = query.order_by(col(AuthSession.created_at).desc(), col(AuthSession.id).desc())
+        return keyset_page(
+            (await session.exec(query.limit(limit + 1))).all(),
+            limit,
+            lambda last: self.cursors.encode(ORDERING, [last.created_at.isoformat(), str(last.id)]),
+        )
+
+    async def revoke_own(
+        self, session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID
+    ) -> bool:
+        """End one live session of the user; False when there is no such session."""
+        ended = await session.exec(
+            sa.update(AuthSession)
+            .where(
+                col(AuthSession.id) == session_id,
+                col(AuthSession.user_id) == user_id,
+                col(AuthSession.revoked_at).is_(None),
+                col(AuthSession.expires_at) > sa.func.now(),
+            )
+            .values(revoked_at=datetime.now(UTC))
+            .returning(col(AuthSession.id))
+        )
+        return ended.first() is not None
+
+    async def refresh(
+        self, session: AsyncSession, token: str
+    ) -> TokenPair | ReusedToken | RefreshRejected:
         now = datetime.now(UTC)
         token_hash = _hash(token)
         # Atomic use: of two concurrent refreshes with one token, the second waits for the
@@ -71,20 +138,23 @@ class LoginSessions:
         if login is None:
             return RefreshRejected.INVALID
         login.expires_at = now + self.refresh_lifetime
+        login.last_used_at = now
         return await self._issue(session, login, now)
 
-    async def _rejection(self, session: AsyncSession, token_hash: str) -> RefreshRejected:
+    async def _rejection(
+        self, session: AsyncSession, token_hash: str
+    ) -> ReusedToken | RefreshRejected:
         known = await session.exec(
-            select(RefreshToken.session_id, RefreshToken.used_at).where(
-                col(RefreshToken.token_hash) == token_hash
-            )
+            select(RefreshToken.session_id, RefreshToken.used_at, AuthSession.user_id)
+            .join(AuthSession, col(AuthSession.id) == col(RefreshToken.session_id))
+            .where(col(RefreshToken.token_hash) == token_hash)
         )
         row = known.first()
         if row is None or row[1] is None:  # unknown, or unused but expired
             return RefreshRejected.INVALID
         # A rotated token came back: someone holds a copy. End the family for everyone.
         await self.revoke(session, row[0])
-        return RefreshRejected.REUSED
+        return ReusedToken(session_id=row[0], user_id=row[2])
 
     async def _issue(self, session: AsyncSession, login: AuthSession, now: datetime) -> TokenPair:
         refresh_token = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)

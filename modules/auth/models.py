@@ -10,6 +10,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from shared.client import ADDRESS_MAX_LENGTH, USER_AGENT_MAX_LENGTH
 from shared.db import utcnow
 
 
@@ -30,6 +31,11 @@ class AuthSession(SQLModel, table=True):
     # Moves forward at each refresh: a session lives as long as its newest refresh token.
     expires_at: datetime = Field(sa_type=_timestamp(), nullable=False, index=True)
     revoked_at: datetime | None = Field(default=None, sa_type=_timestamp(), nullable=True)
+    # The last login or refresh: written then only, never per authenticated request.
+    last_used_at: datetime = Field(default_factory=utcnow, sa_type=_timestamp(), nullable=False)
+    # The client at login, as the rate limits see it.
+    ip: str | None = Field(default=None, max_length=ADDRESS_MAX_LENGTH)
+    user_agent: str | None = Field(default=None, max_length=USER_AGENT_MAX_LENGTH)
 
 
 class RefreshToken(SQLModel, table=True):
@@ -48,4 +54,63 @@ class RefreshToken(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=_timestamp(), nullable=False)
     expires_at: datetime = Field(sa_type=_timestamp(), nullable=False)
+    used_at: datetime | None = Field(default=None, sa_type=_timestamp(), nullable=True)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Consecutive failed logins of one account, keyed by the SHA-256 of the normalized
+    e-mail whether or not such an account exists (the row reveals no address)."""
+
+    __tablename__ = "login_throttles"
+
+    key: str = Field(max_length=64, primary_key=True)
+    failures: int = Field(default=0, nullable=False)
+    last_failure_at: datetime = Field(sa_type=_timestamp(), nullable=False, index=True)
+    blocked_until: datetime | None = Field(default=None, sa_type=_timestamp(), nullable=True)
+
+
+class TotpSecret(SQLModel, table=True):
+    """A user's TOTP secret, encrypted. Pending until `confirmed_at` (2FA on)."""
+
+    __tablename__ = "totp_secrets"
+
+    user_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    encrypted_secret: str = Field(max_length=512)
+    confirmed_at: datetime | None = Field(default=None, sa_type=_timestamp(), nullable=True)
+    # The newest time step accepted: a code is accepted once, and never an older one after.
+    last_used_step: int | None = Field(default=None, sa_type=sa.BigInteger, nullable=True)
+
+
+class RecoveryCode(SQLModel, table=True):
+    __tablename__ = "recovery_codes"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    # SHA-256 of the code (50 random bits, single use): the code itself is never stored.
+    code_hash: str = Field(max_length=64)
+    used_at: datetime | None = Field(default=None, sa_type=_timestamp(), nullable=True)
+
+
+class MfaChallenge(SQLModel, table=True):
+    """A login whose password was right, waiting for its second factor (the `mfa_token`)."""
+
+    __tablename__ = "mfa_challenges"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    token_hash: str = Field(max_length=64, unique=True)
+    expires_at: datetime = Field(sa_type=_timestamp(), nullable=False, index=True)
+    failures: int = Field(default=0, nullable=False)
     used_at: datetime | None = Field(default=None, sa_type=_timestamp(), nullable=True)

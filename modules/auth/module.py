@@ -10,16 +10,22 @@ from .router import router
 
 # Ended sessions are kept a day (a reused refresh token still reads as REUSED meanwhile).
 PURGE_AFTER = timedelta(days=1)
+# A failure count nobody added to for a day is forgotten: "consecutive" has a horizon.
+THROTTLE_IDLE_HORIZON = timedelta(days=1)
 
 
 @asynccontextmanager
 async def lifespan(container: Any) -> AsyncIterator[None]:
-    async def purge_ended_sessions() -> int:
+    async def purge_ended_sessions() -> dict[str, int]:
+        auth = container.auth
         async with container.session_factory()() as session, session.begin():
-            purged: int = await container.auth.login_sessions().purge(
-                session, older_than=PURGE_AFTER
-            )
-        return purged
+            return {
+                "sessions": await auth.login_sessions().purge(session, older_than=PURGE_AFTER),
+                "login_throttles": await auth.login_throttles().purge(
+                    session, idle_for=THROTTLE_IDLE_HORIZON
+                ),
+                "mfa_challenges": await auth.two_factor().purge(session),
+            }
 
     async with running_every(timedelta(hours=1), "purge_ended_sessions", purge_ended_sessions):
         yield

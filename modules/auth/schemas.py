@@ -1,6 +1,11 @@
-from typing import Literal
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, EmailStr, Field
+
+from shared.error_handlers import ErrorBody
+from shared.pagination import Page
 
 
 class TokenPair(BaseModel):
@@ -25,3 +30,73 @@ class ResetPasswordRequest(BaseModel):
 
 class VerifyRequest(BaseModel):
     token: str = Field(max_length=2048)
+
+
+# A TOTP code: 6 digits. Where a recovery code is accepted too: or 10 base32 characters,
+# with or without the dash they are shown with.
+TotpCode = Annotated[str, Field(pattern=r"^\d{6}$", examples=["123456"])]
+SecondFactorCode = Annotated[
+    str,
+    Field(
+        pattern=r"^(\d{6}|[A-Za-z2-7]{5}-?[A-Za-z2-7]{5})$",
+        description="A TOTP code (6 digits) or an unused recovery code.",
+        examples=["123456", "ABCDE-FGH23"],
+    ),
+]
+
+
+class MfaLoginRequest(BaseModel):
+    mfa_token: str = Field(max_length=512, description="From the `401 MFA_REQUIRED` answer.")
+    code: SecondFactorCode
+
+
+class TwoFactorSetup(BaseModel):
+    secret: str = Field(description="Base32; shown this once.", examples=["JBSWY3DPEHPK3PXP"])
+    otpauth_uri: str = Field(
+        description="For an authenticator app's QR code.",
+        examples=[
+            "otpauth://totp/modulith:ada%40example.com?secret=JBSWY3DPEHPK3PXP&issuer=modulith"
+        ],
+    )
+
+
+class TwoFactorEnableRequest(BaseModel):
+    code: TotpCode
+
+
+class RecoveryCodes(BaseModel):
+    recovery_codes: list[str] = Field(
+        description="10 single-use codes, each a substitute for a TOTP code; shown this once.",
+        examples=[["ABCDE-FGH23", "QRSTU-VWX45"]],
+    )
+
+
+class TwoFactorDisableRequest(BaseModel):
+    current_password: str = Field(max_length=128)
+    code: SecondFactorCode
+
+
+class SessionRead(BaseModel):
+    id: uuid.UUID
+    created_at: datetime
+    last_used_at: datetime = Field(description="The last login or refresh.")
+    expires_at: datetime
+    ip: str | None = Field(description="The client address at login.")
+    user_agent: str | None
+    current: bool = Field(description="The session of the calling access token.")
+
+
+class SessionPage(Page[SessionRead]):
+    """A page of the caller's live sessions, newest first."""
+
+
+class MfaRequiredBody(ErrorBody):
+    mfa_token: str = Field(
+        description="Opaque, single use, valid 5 minutes: trade it at /auth/jwt/login/2fa."
+    )
+
+
+class MfaRequiredEnvelope(BaseModel):
+    """`401 MFA_REQUIRED`: the password was right; the second factor is next."""
+
+    error: MfaRequiredBody

@@ -6,7 +6,7 @@ from shared.settings import Settings
 
 from .manager import UserManager
 from .passwords import PasswordHasher
-from .ports import AccountMailer, SessionRevoker
+from .ports import AccountMailer, SessionRevoker, TwoFactorSwitch
 from .service import UsersService
 
 
@@ -15,6 +15,7 @@ class UsersContainer(containers.DeclarativeContainer):
     # Ports, bound by the root container (implemented by the auth module).
     session_revoker: providers.Dependency[SessionRevoker] = providers.Dependency()
     account_mailer: providers.Dependency[AccountMailer] = providers.Dependency()
+    two_factor_switch: providers.Dependency[TwoFactorSwitch] = providers.Dependency()
     jobs = providers.Dependency(instance_of=JobQueue)
 
     password_hasher = providers.Singleton(PasswordHasher)
@@ -25,6 +26,7 @@ class UsersContainer(containers.DeclarativeContainer):
         hasher=password_hasher,
         session_revoker=session_revoker,
         mailer=account_mailer,
+        two_factor_switch=two_factor_switch,
         jobs=jobs,
     )
     service = providers.Singleton(

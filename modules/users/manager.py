@@ -25,7 +25,7 @@ from .errors import EmailAlreadyExists, InvalidCurrentPassword, InvalidPassword
 from .events import UserDeleted
 from .models import User
 from .passwords import PasswordHasher
-from .ports import AccountMailer, SessionRevoker
+from .ports import AccountMailer, SessionRevoker, TwoFactorSwitch
 from .schemas import UserAdminUpdate
 
 PASSWORD_MIN_LENGTH = 8
@@ -43,12 +43,14 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         hasher: PasswordHasher,
         session_revoker: SessionRevoker,
         mailer: AccountMailer,
+        two_factor_switch: TwoFactorSwitch,
         jobs: JobQueue,
     ) -> None:
         super().__init__(user_db, password_helper=hasher.helper)
         self.hasher = hasher
         self.session_revoker = session_revoker
         self.mailer = mailer
+        self.two_factor_switch = two_factor_switch
         self.jobs = jobs
         secret = settings.secret_key.get_secret_value()
         self.reset_password_token_secret = secret
@@ -101,24 +103,29 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
             "password"
         )
         if sensitive:
-            if current_password is None:
-                raise InvalidCurrentPassword
-            verified, _ = await self.hasher.verify_and_update(
-                current_password, user.hashed_password
-            )
-            if not verified:
-                raise InvalidCurrentPassword
+            await self.check_current_password(user, current_password)
         updated = await self._update_or_refuse(user, UserAdminUpdate(**changes), safe=True)
         if changes.get("password"):
             await self.session_revoker.revoke_all(self.user_db.session, user.id, keep=session_id)
         return updated
 
+    async def check_current_password(self, user: User, password: str | None) -> None:
+        """`InvalidCurrentPassword` unless `password` is the user's (hashed in a thread)."""
+        if password is None:
+            raise InvalidCurrentPassword
+        verified, _ = await self.hasher.verify_and_update(password, user.hashed_password)
+        if not verified:
+            raise InvalidCurrentPassword
+
     async def update_by_superuser(self, user: User, changes: UserAdminUpdate) -> User:
         """PATCH /users/{id}: deactivating the user or setting their password ends all their
-        sessions, in the same transaction."""
+        sessions, and `mfa_enabled: false` forgets their second factor, in the same
+        transaction."""
         updated = await self._update_or_refuse(user, changes, safe=False)
         if changes.is_active is False or changes.password:
             await self.session_revoker.revoke_all(self.user_db.session, user.id)
+        if changes.mfa_enabled is False:
+            await self.two_factor_switch.turn_off(self.user_db.session, user.id)
         return updated
 
     async def _update_or_refuse(self, user: User, changes: UserAdminUpdate, *, safe: bool) -> User:

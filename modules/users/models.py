@@ -24,6 +24,8 @@ class User(SQLModel, table=True):
     is_active: bool = True
     is_superuser: bool = False
     is_verified: bool = False
+    # Two-factor login is on (the auth module keeps the TOTP secret and recovery codes).
+    mfa_enabled: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created_at: datetime = Field(
         default_factory=utcnow, sa_type=sa.DateTime(timezone=True), nullable=False
     )

@@ -1,5 +1,5 @@
 """What the users module needs from others, declared here and bound by the root container
-(the auth module implements both; users never imports it)."""
+(the auth module implements them; users never imports it)."""
 
 import uuid
 from typing import Protocol
@@ -22,3 +22,8 @@ class AccountMailer(Protocol):
     async def send_password_reset(self, session: AsyncSession, user: User, token: str) -> None: ...
 
     async def send_verification(self, session: AsyncSession, user: User, token: str) -> None: ...
+
+
+class TwoFactorSwitch(Protocol):
+    async def turn_off(self, session: AsyncSession, user_id: uuid.UUID) -> None:
+        """Forget the user's second factor (secret, recovery codes, pending logins)."""

@@ -5,15 +5,19 @@ and the root container binds them.
 """
 
 from .dependencies import UserManagerDep, account_of
+from .errors import InvalidCurrentPassword
 from .events import UserDeleted
 from .first_superuser import ensure_superuser
+from .manager import UserManager
 from .models import User
 from .schemas import UserCreate, UserRead
 
 __all__ = [
+    "InvalidCurrentPassword",
     "User",
     "UserCreate",
     "UserDeleted",
+    "UserManager",
     "UserManagerDep",
     "UserRead",
     "account_of",

@@ -1,7 +1,8 @@
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
+from modules.audit.public import AuditTrailDep
 from shared.auth import Caller, SuperuserCaller
 from shared.db import SessionDep, UnitOfWork
 from shared.error_handlers import error_responses
@@ -11,6 +12,20 @@ from .dependencies import UserManagerDep, UsersServiceDep, account_of
 from .schemas import UserAdminUpdate, UserPage, UserRead, UserSelfUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
+# A superuser's change of these is recorded with the old and the new value.
+AUDITED_FLAGS = frozenset({"is_active", "is_superuser", "is_verified", "mfa_enabled"})
+
+
+def _self_update_events(
+    changes: dict[str, Any], old_email: str, new_email: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """What PATCH /users/me puts on the audit trail: the update, and each sensitive change."""
+    events: list[tuple[str, dict[str, Any]]] = [("users.updated", {"fields": sorted(changes)})]
+    if "password" in changes:
+        events.append(("users.password.changed", {}))
+    if new_email != old_email:
+        events.append(("users.email.changed", {"old": old_email, "new": new_email}))
+    return events
 
 
 @router.get("/me", summary="The caller's account", responses=error_responses(401))
@@ -26,14 +41,22 @@ async def get_me(caller: Caller) -> UserRead:
     responses=error_responses(400, 401, 409, 422),
 )
 async def update_me(
-    body: UserSelfUpdate, caller: Caller, manager: UserManagerDep, session: UnitOfWork
+    body: UserSelfUpdate,
+    caller: Caller,
+    manager: UserManagerDep,
+    audit: AuditTrailDep,
+    session: UnitOfWork,
 ) -> UserRead:
+    user = account_of(caller)
+    changes = body.model_dump(exclude_unset=True, exclude={"current_password"})
+    old_email = user.email
     updated = await manager.update_own_account(
-        account_of(caller),
-        body.model_dump(exclude_unset=True, exclude={"current_password"}),
-        current_password=body.current_password,
-        session_id=caller.session_id,
+        user, changes, current_password=body.current_password, session_id=caller.session_id
     )
+    for action, details in _self_update_events(changes, old_email, updated.email):
+        await audit.record(
+            action, actor_id=user.id, target_type="user", target_id=user.id, details=details
+        )
     return UserRead.model_validate(updated)
 
 
@@ -45,11 +68,22 @@ async def update_me(
     responses=error_responses(401, 409),
 )
 async def delete_me(
-    caller: Caller, manager: UserManagerDep, service: UsersServiceDep, session: UnitOfWork
+    caller: Caller,
+    manager: UserManagerDep,
+    service: UsersServiceDep,
+    audit: AuditTrailDep,
+    session: UnitOfWork,
 ) -> Response:
     user = account_of(caller)
     await service.ensure_not_last_superuser(session, user)
     await manager.delete(user)
+    await audit.record(
+        "users.deleted",
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
+        details={"email": user.email},
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -84,22 +118,37 @@ async def get_user(
 @router.patch(
     "/{user_id}",
     summary="Update a user (superusers)",
-    description="May also set `is_active`, `is_superuser`, `is_verified`. Deactivating a user "
-    "or setting their password ends all their sessions.",
+    description="May also set `is_active`, `is_superuser`, `is_verified`, and `mfa_enabled: "
+    "false` (turns the user's two-factor login off). Deactivating a user or setting their "
+    "password ends all their sessions.",
     responses=error_responses(400, 401, 403, 404, 409, 422),
 )
 async def update_user(
     user_id: str,
     body: UserAdminUpdate,
-    _: SuperuserCaller,
+    caller: SuperuserCaller,
     manager: UserManagerDep,
     service: UsersServiceDep,
+    audit: AuditTrailDep,
     session: UnitOfWork,
 ) -> UserRead:
     user = await service.get(session, user_id)
     if body.is_superuser is False or body.is_active is False:
         await service.ensure_not_last_superuser(session, user)
-    return UserRead.model_validate(await manager.update_by_superuser(user, body))
+    before = {flag: getattr(user, flag) for flag in AUDITED_FLAGS}
+    updated = await manager.update_by_superuser(user, body)
+    changed = body.model_dump(exclude_unset=True)
+    details: dict[str, object] = {"fields": sorted(changed)}
+    for flag in AUDITED_FLAGS & changed.keys():
+        details[flag] = {"old": before[flag], "new": getattr(updated, flag)}
+    await audit.record(
+        "users.admin.updated",
+        actor_id=caller.user.id,
+        target_type="user",
+        target_id=user.id,
+        details=details,
+    )
+    return UserRead.model_validate(updated)
 
 
 @router.delete(
@@ -110,12 +159,20 @@ async def update_user(
 )
 async def delete_user(
     user_id: str,
-    _: SuperuserCaller,
+    caller: SuperuserCaller,
     manager: UserManagerDep,
     service: UsersServiceDep,
+    audit: AuditTrailDep,
     session: UnitOfWork,
 ) -> Response:
     user = await service.get(session, user_id)
     await service.ensure_not_last_superuser(session, user)
     await manager.delete(user)
+    await audit.record(
+        "users.admin.deleted",
+        actor_id=caller.user.id,
+        target_type="user",
+        target_id=user.id,
+        details={"email": user.email},
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

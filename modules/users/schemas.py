@@ -1,5 +1,6 @@
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from fastapi_users import schemas
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
@@ -21,6 +22,7 @@ class UserRead(BaseModel):
     is_active: bool
     is_superuser: bool
     is_verified: bool
+    mfa_enabled: bool = Field(description="Two-factor login (TOTP) is on.")
     created_at: datetime
 
 
@@ -54,6 +56,11 @@ class UserAdminUpdate(schemas.BaseUserUpdate, PartialUpdate):
     nullable = frozenset({"full_name"})
 
     full_name: str | None = FullName
+    mfa_enabled: Literal[False] | None = Field(
+        default=None,
+        description="`false` turns the user's two-factor login off (account recovery); it "
+        "can only be turned on by the user.",
+    )
 
 
 class UserPage(Page[UserRead]):

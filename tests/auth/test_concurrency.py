@@ -6,11 +6,10 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.accounts import login, new_email, register
-from tests.conftest import http_client
+from tests.conftest import forget_committed_user, http_client
 
 ROUNDS = 5
 
@@ -24,8 +23,7 @@ async def committed_client(
     async with app.router.lifespan_context(app), http_client(app) as client:
         await register(client, email)
         yield client, email
-    async with engine.begin() as connection:  # real commits: clean up after ourselves
-        await connection.execute(text("DELETE FROM users WHERE email = :e"), {"e": email})
+    await forget_committed_user(engine, "email = :e", e=email)
 
 
 async def test_two_concurrent_refreshes_with_one_token_exactly_one_succeeds(

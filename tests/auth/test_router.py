@@ -39,7 +39,8 @@ async def test_register_creates_an_account_and_never_shows_the_hash(
     assert response.status_code == 201
     body = response.json()
     assert set(body) == {
-        "id", "email", "full_name", "is_active", "is_superuser", "is_verified", "created_at"
+        "id", "email", "full_name", "is_active", "is_superuser", "is_verified", "mfa_enabled",
+        "created_at",
     }  # fmt: skip
     assert (body["email"], body["full_name"]) == (email, "Ada Lovelace")
     assert (body["is_active"], body["is_superuser"], body["is_verified"]) == (True, False, False)
@@ -315,7 +316,7 @@ async def test_forgot_password_is_202_even_when_the_mail_server_is_down(
     queued = await connection.execute(
         text("SELECT headers->>'task' FROM pgqueuer WHERE status = 'queued'")
     )
-    assert queued.scalars().all() == ["email.send"]
+    assert "email.send" in queued.scalars().all()
 
 
 async def test_forgot_password_malformed_is_422(client: httpx.AsyncClient) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.accounts import Account, create_account
-from tests.conftest import http_client
+from tests.conftest import forget_committed_user, http_client
 from tests.items.helpers import ITEMS, create_item
 
 ROUNDS = 5
@@ -24,8 +24,7 @@ async def committed(
     async with app.router.lifespan_context(app), http_client(app) as client:
         owner = await create_account(client, "racer")
         yield client, owner
-    async with engine.begin() as connection:  # cascades to items and keys
-        await connection.execute(text("DELETE FROM users WHERE id = :id"), {"id": owner.id})
+    await forget_committed_user(engine, "id = :id", id=owner.id)  # cascades to items, keys
 
 
 async def test_two_patches_with_the_same_if_match_one_wins_one_gets_412(

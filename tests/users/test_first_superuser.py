@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from modules.users.public import ensure_superuser
 from shared.provisioning import drop_database
 from tests.accounts import PASSWORD, login, new_email
-from tests.conftest import http_client
+from tests.conftest import forget_committed_user, http_client
 from tests.e2e.server import run_manage
 from tests.postgres_server import PostgresServer
 
@@ -23,10 +23,7 @@ from tests.postgres_server import PostgresServer
 async def email(engine: AsyncEngine) -> AsyncIterator[str]:
     address = new_email("root")
     yield address
-    async with engine.begin() as connection:  # these tests commit: clean up after them
-        await connection.execute(
-            text("DELETE FROM users WHERE lower(email) = lower(:e)"), {"e": address}
-        )
+    await forget_committed_user(engine, "lower(email) = lower(:e)", e=address)
 
 
 async def stored(engine: AsyncEngine, email: str) -> list[tuple[bool, bool, str]]:

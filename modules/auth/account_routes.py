@@ -1,0 +1,270 @@
+"""/auth: registration, login, tokens, and the e-mailed password-reset and verification flows."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.responses import JSONResponse
+from fastapi.security import OAuth2PasswordRequestForm
+from fastapi_users import exceptions
+
+from modules.audit.public import AuditTrailDep
+from modules.users.public import UserCreate, UserManagerDep, UserRead
+from shared.auth import Caller
+from shared.db import UnitOfWork
+from shared.error_handlers import ErrorEnvelope, answer, error_responses
+from shared.provided import provided
+from shared.rate_limit import stricter_limit
+from shared.settings import Settings
+
+from .dependencies import LoginSessionsDep, LoginThrottlesDep, TwoFactorDep
+from .errors import (
+    LoginBadCredentials,
+    LoginUserNotVerified,
+    MfaRequired,
+    RefreshTokenInvalid,
+    RefreshTokenReused,
+    RegisterInvalidPassword,
+    RegisterUserAlreadyExists,
+    ResetPasswordBadToken,
+    ResetPasswordInvalidPassword,
+    VerifyUserAlreadyVerified,
+    VerifyUserBadToken,
+)
+from .login_sessions import ReusedToken
+from .login_steps import LoginStepsDep
+from .schemas import (
+    EmailRequest,
+    MfaRequiredEnvelope,
+    RefreshRequest,
+    ResetPasswordRequest,
+    TokenPair,
+    VerifyRequest,
+)
+
+router = APIRouter(tags=["auth"])  # mounted under /auth by router.py
+THROTTLED = "Rate limited, or the account is throttled (`LOGIN_THROTTLED`): see `Retry-After`"
+
+
+@router.post(
+    "/register",
+    summary="Create an account",
+    status_code=status.HTTP_201_CREATED,
+    description="Password: 8 to 128 characters, not containing the e-mail. `is_superuser`, "
+    "`is_active` and `is_verified` are ignored.",
+    responses=error_responses(400, 409, 422),
+)
+@stricter_limit("sensitive")
+async def register(
+    body: UserCreate,
+    manager: UserManagerDep,
+    audit: AuditTrailDep,
+    session: UnitOfWork,
+    request: Request,
+) -> UserRead:
+    try:
+        user = await manager.create(body, safe=True, request=request)
+    except exceptions.UserAlreadyExists:
+        raise RegisterUserAlreadyExists from None
+    except exceptions.InvalidPasswordException as error:
+        raise RegisterInvalidPassword(str(error.reason)) from None
+    await audit.record("users.registered", actor_id=user.id, target_type="user", target_id=user.id)
+    return UserRead.model_validate(user)
+
+
+@router.post(
+    "/jwt/login",
+    response_model=TokenPair,
+    summary="Log in: open a session",
+    description="OAuth2 password flow (form fields `username` = e-mail, `password`), so "
+    "Swagger's Authorize button works. For a user with two-factor login on, the right "
+    "password answers `401 MFA_REQUIRED` with an `mfa_token` for `/auth/jwt/login/2fa`. "
+    "After `LOGIN_FAILURES_BEFORE_DELAY` failures in a row, the account waits (`429 "
+    "LOGIN_THROTTLED`, from any address, even with the right password).",
+    responses={
+        **error_responses(400, 422),
+        401: {"model": MfaRequiredEnvelope, "description": "Password right; second factor next"},
+        429: {"model": ErrorEnvelope, "description": THROTTLED},
+    },
+)
+@stricter_limit("login")
+async def login(
+    credentials: Annotated[OAuth2PasswordRequestForm, Depends()],
+    steps: LoginStepsDep,
+    manager: UserManagerDep,
+    two_factor: TwoFactorDep,
+    audit: AuditTrailDep,
+    session: UnitOfWork,
+    settings: Annotated[Settings, Depends(provided("settings"))],
+) -> TokenPair | JSONResponse:
+    email = credentials.username
+    if refusal := await steps.refusal_while_delayed(email, actor_id=None, step="password"):
+        return refusal
+    user = await manager.authenticate(credentials)
+    if user is None or not user.is_active:
+        await steps.count_failure(email)
+        await audit.record(
+            "auth.login.failed",
+            actor_id=user.id if user else None,
+            details={"email": email, "reason": "inactive" if user else "bad_credentials"},
+        )
+        return answer(LoginBadCredentials())
+    if settings.require_verified_login and not user.is_verified:
+        raise LoginUserNotVerified
+    if user.mfa_enabled:  # the password was right; the account's count clears at the 2nd step
+        mfa_token = await two_factor.challenge(session, user.id)
+        return answer(MfaRequired(), mfa_token=mfa_token)
+    return await steps.open_session(user, second_factor=None)
+
+
+@router.post(
+    "/jwt/refresh",
+    response_model=TokenPair,
+    summary="Trade a refresh token for a new pair",
+    description="The refresh token is used up. Presenting one that was already used revokes "
+    "its whole session (`REFRESH_TOKEN_REUSED`).",
+    responses=error_responses(401, 422),
+)
+async def refresh(
+    body: RefreshRequest,
+    login_sessions: LoginSessionsDep,
+    audit: AuditTrailDep,
+    session: UnitOfWork,
+) -> TokenPair | JSONResponse:
+    result = await login_sessions.refresh(session, body.refresh_token)
+    if isinstance(result, TokenPair):
+        return result
+    # Answered, not raised: the revocation that reuse causes must be committed with the 401.
+    if isinstance(result, ReusedToken):
+        await audit.record(
+            "auth.refresh.reused",
+            actor_id=result.user_id,
+            target_type="session",
+            target_id=result.session_id,
+        )
+        return answer(RefreshTokenReused())
+    return answer(RefreshTokenInvalid())
+
+
+@router.post(
+    "/jwt/logout",
+    summary="Log out: end this session",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401),
+)
+async def logout(
+    caller: Caller, login_sessions: LoginSessionsDep, audit: AuditTrailDep, session: UnitOfWork
+) -> Response:
+    await login_sessions.revoke(session, caller.session_id)
+    await audit.record(
+        "auth.logout",
+        actor_id=caller.user.id,
+        target_type="session",
+        target_id=caller.session_id,
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/jwt/logout-all",
+    summary="Log out everywhere: end every session",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401),
+)
+async def logout_all(
+    caller: Caller, login_sessions: LoginSessionsDep, audit: AuditTrailDep, session: UnitOfWork
+) -> Response:
+    await login_sessions.revoke_all(session, caller.user.id)
+    await audit.record(
+        "auth.logout_all", actor_id=caller.user.id, target_type="user", target_id=caller.user.id
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/forgot-password",
+    summary="E-mail a password-reset link",
+    description="Always 202, whether or not the account exists.",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_class=Response,
+    responses={202: {"description": "Accepted (no body)"}, **error_responses(422)},
+)
+@stricter_limit("sensitive")
+async def forgot_password(
+    body: EmailRequest,
+    manager: UserManagerDep,
+    audit: AuditTrailDep,
+    session: UnitOfWork,
+    request: Request,
+) -> Response:
+    await manager.request_password_reset(body.email, request)
+    # Whether the account exists is not looked up for the record either: same work for all.
+    await audit.record("auth.password.reset_requested", details={"email": body.email})
+    return Response(status_code=status.HTTP_202_ACCEPTED)
+
+
+@router.post(
+    "/reset-password",
+    summary="Set a new password with a reset token",
+    description="Every session of the user is revoked.",
+    response_class=Response,
+    responses={200: {"description": "Password changed"}, **error_responses(400, 422)},
+)
+async def reset_password(
+    body: ResetPasswordRequest,
+    manager: UserManagerDep,
+    throttles: LoginThrottlesDep,
+    audit: AuditTrailDep,
+    session: UnitOfWork,
+    request: Request,
+) -> Response:
+    try:
+        user = await manager.reset_password(body.token, body.password, request)
+    except (
+        exceptions.InvalidResetPasswordToken,
+        exceptions.UserNotExists,
+        exceptions.UserInactive,
+    ):
+        raise ResetPasswordBadToken from None
+    except exceptions.InvalidPasswordException as error:
+        raise ResetPasswordInvalidPassword(str(error.reason)) from None
+    await throttles.clear(session, user.email)  # whoever failed to log in, the owner is back
+    await audit.record(
+        "auth.password.reset", actor_id=user.id, target_type="user", target_id=user.id
+    )
+    return Response(status_code=status.HTTP_200_OK)
+
+
+@router.post(
+    "/request-verify-token",
+    summary="E-mail a verification link",
+    description="Always 202, whether or not the account exists.",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_class=Response,
+    responses={202: {"description": "Accepted (no body)"}, **error_responses(422)},
+)
+@stricter_limit("sensitive")
+async def request_verify_token(
+    body: EmailRequest, manager: UserManagerDep, session: UnitOfWork, request: Request
+) -> Response:
+    await manager.request_verification(body.email, request)
+    return Response(status_code=status.HTTP_202_ACCEPTED)
+
+
+@router.post("/verify", summary="Verify an e-mail address", responses=error_responses(400, 422))
+async def verify(
+    body: VerifyRequest,
+    manager: UserManagerDep,
+    audit: AuditTrailDep,
+    session: UnitOfWork,
+    request: Request,
+) -> UserRead:
+    try:
+        user = await manager.verify(body.token, request)
+    except (exceptions.InvalidVerifyToken, exceptions.UserNotExists):
+        raise VerifyUserBadToken from None
+    except exceptions.UserAlreadyVerified:
+        raise VerifyUserAlreadyVerified from None
+    await audit.record(
+        "auth.email.verified", actor_id=user.id, target_type="user", target_id=user.id
+    )
+    return UserRead.model_validate(user)
