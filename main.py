@@ -23,6 +23,7 @@ from modules.health.module import module as health
 from modules.items.module import module as items
 from modules.users.container import UsersContainer
 from modules.users.module import module as users
+from shared.api_docs import install_api_docs
 from shared.body_limit import BodySizeLimitMiddleware
 from shared.db import make_engine, make_session_factory
 from shared.email import EmailDelivery, SendEmail, make_email_sender
@@ -157,8 +158,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         redirect_slashes=False,
-        docs_url="/docs" if settings.docs_enabled else None,
-        redoc_url="/redoc" if settings.docs_enabled else None,
+        # Served by install_api_docs below, offline: FastAPI's own pages load from a CDN.
+        docs_url=None,
+        redoc_url=None,
         openapi_url=OPENAPI_URL if settings.docs_enabled else None,
         generate_unique_id_function=_operation_id,
         # Metrics are Prometheus (shared/metrics.py). FastAPI's own OpenTelemetry hooks would
@@ -168,6 +170,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={500: {"model": ErrorEnvelope, "description": "Unexpected failure"}},
     )
     app.state.container = container
+    if settings.docs_enabled:
+        install_api_docs(app, OPENAPI_URL)
 
     install_error_handlers(app)
     # Added innermost first. From the outside in: the client's real address (X-Forwarded-For

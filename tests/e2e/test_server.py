@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL, make_url
 
 from shared.provisioning import drop_database
 from tests.accounts import PASSWORD
+from tests.e2e.browser import chromium, load
 from tests.e2e.server import RunningServer, start_server
 from tests.postgres_server import PostgresServer
 
@@ -148,3 +149,27 @@ def test_every_route_survives_an_outside_fuzzer(
         # (a fuzzed DELETE /users/me must not leave the next operation without one).
         headers = login_headers(server) if operation.definition.raw.get("security") else {}
         fuzz(operation, mode, headers)
+
+
+# ReDoc's sidebar shows a "docs by Redocly" badge it always fetches from Redocly's CDN, with
+# no option to turn it off: the policy refuses it, and the page hides the broken image.
+REDOC_BADGE = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+@pytest.mark.skipif(chromium() is None, reason="needs Debian's chromium (.ci/run installs it)")
+@pytest.mark.parametrize(
+    ("page", "rendered", "assets"),
+    [
+        ("/docs", 'data-path="/api/v1/audit"', {"/docs/assets/swagger-ui-bundle.js"}),
+        ("/redoc", "The audit trail (superusers)", {"/docs/assets/redoc.standalone.js"}),
+    ],
+)
+def test_the_docs_render_in_a_browser_loading_nothing_from_another_origin(
+    server: RunningServer, tmp_path: Path, page: str, rendered: str, assets: set[str]
+) -> None:
+    loaded = load(f"{server.base_url}{page}", tmp_path)
+    assert rendered in loaded.dom  # the UI ran, under its policy, and drew the schema
+    paths = {request.removeprefix(server.base_url) for request in loaded.requests}
+    assert assets | {"/openapi.json"} <= paths
+    assert all(request.startswith(f"{server.base_url}/") for request in loaded.requests)
+    assert set(loaded.blocked) <= {REDOC_BADGE}
