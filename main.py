@@ -170,8 +170,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={500: {"model": ErrorEnvelope, "description": "Unexpected failure"}},
     )
     app.state.container = container
-    if settings.docs_enabled:
-        install_api_docs(app, OPENAPI_URL)
 
     install_error_handlers(app)
     # Added innermost first. From the outside in: the client's real address (X-Forwarded-For
@@ -214,4 +212,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         else:
             app.include_router(module.router, prefix=module.prefix)
+    if settings.docs_enabled:  # after the API: routes are matched in turn, the API's first
+        install_api_docs(app, OPENAPI_URL)
     return app

@@ -41,7 +41,7 @@ from .schemas import (
     VerifyRequest,
 )
 
-router = APIRouter(tags=["auth"])  # mounted under /auth by router.py
+router = APIRouter(prefix="/auth", tags=["auth"])  # joined into one by router.py
 THROTTLED = "Rate limited, or the account is throttled (`LOGIN_THROTTLED`): see `Retry-After`"
 
 

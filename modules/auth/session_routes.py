@@ -13,7 +13,7 @@ from .dependencies import LoginSessionsDep
 from .errors import SessionNotFound
 from .schemas import SessionPage, SessionRead
 
-router = APIRouter(tags=["auth"])  # mounted under /auth by router.py
+router = APIRouter(prefix="/auth", tags=["auth"])  # joined into one by router.py
 
 
 @router.get(

@@ -32,7 +32,7 @@ from .schemas import (
     TwoFactorSetup,
 )
 
-router = APIRouter(tags=["auth"])  # mounted under /auth by router.py
+router = APIRouter(prefix="/auth", tags=["auth"])  # joined into one by router.py
 
 
 @router.post(
