@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     )
     docs_enabled: bool = Field(default_factory=lambda data: data["environment"] != "production")
 
+    metrics_token: SecretStr | None = Field(
+        None, description="when set, /metrics asks for it as a bearer token"
+    )
+
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1)

@@ -1,22 +1,24 @@
 """Liveness, readiness and metrics probes, served at the root without auth."""
 
 import asyncio
+import hmac
 from collections.abc import Awaitable
 from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.error_handlers import ErrorBody
-from shared.errors import ServiceUnavailable
+from shared.error_handlers import ErrorBody, error_responses
+from shared.errors import ServiceUnavailable, Unauthorized
 from shared.jobs.metrics import JobMetrics
 from shared.provided import provided
 from shared.request_id import request_id_var
+from shared.settings import Settings
 
 # A probe that answers late is as good as down; load balancers poll often.
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -95,13 +97,31 @@ async def get_ready(
     )
 
 
+async def metrics_access(
+    request: Request, settings: Annotated[Settings, Depends(provided("settings"))]
+) -> None:
+    """With METRICS_TOKEN set, only `Authorization: Bearer <METRICS_TOKEN>` reads /metrics."""
+    if settings.metrics_token is None:
+        return
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    expected = settings.metrics_token.get_secret_value()
+    # Compared in constant time: the answer's timing must not reveal the token bit by bit.
+    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.encode(), expected.encode()):
+        raise Unauthorized("/metrics needs the METRICS_TOKEN bearer token")
+
+
 @router.get(
     "/metrics",
     summary="Prometheus metrics",
     description="Request count, latency and in-flight requests by route template; DB pool; "
-    "jobs enqueued, succeeded, retried and failed by task, and the job backlog.",
+    "jobs enqueued, succeeded, retried and failed by task, and the job backlog. With "
+    "`METRICS_TOKEN` set, only with `Authorization: Bearer <METRICS_TOKEN>`.",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        **error_responses(401),
+    },
+    dependencies=[Depends(metrics_access)],
 )
 async def get_metrics(
     registry: Annotated[CollectorRegistry, Depends(provided("metrics_registry"))],

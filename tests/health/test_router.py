@@ -3,6 +3,7 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 from fastapi import APIRouter, FastAPI
 
 from modules.health.router import CHECK_TIMEOUT_SECONDS
@@ -116,3 +117,38 @@ async def test_metrics_expose_the_database_pool(app_factory: Callable[..., FastA
     assert "db_pool_checked_out 0.0" in text
     assert "db_pool_overflow 0.0" in text
     assert text.startswith("# HELP") or "# HELP" in text
+
+
+METRICS_TOKEN = "a-scraper-token-of-some-length"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong-token", f"Basic {METRICS_TOKEN}", f"Bearer {METRICS_TOKEN}x", "Bearer"],
+)
+async def test_with_a_metrics_token_metrics_need_it(
+    app_factory: Callable[..., FastAPI], authorization: str | None
+) -> None:
+    app = app_factory(metrics_token=METRICS_TOKEN)
+    headers = {"Authorization": authorization} if authorization else {}
+    response = await request_once(app, "GET", "/metrics", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "UNAUTHORIZED"
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert "http_requests_total" not in response.text
+
+
+async def test_with_a_metrics_token_the_scraper_reads_metrics(
+    app_factory: Callable[..., FastAPI],
+) -> None:
+    app = app_factory(metrics_token=METRICS_TOKEN)
+    headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    response = await request_once(app, "GET", "/metrics", headers=headers)
+    assert response.status_code == 200
+    assert "db_pool_size" in response.text
+    # The other probes stay open: load balancers send no token.
+    assert (await request_once(app, "GET", "/health")).status_code == 200
+
+
+async def test_without_a_metrics_token_metrics_are_open(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/metrics")).status_code == 200
