@@ -10,11 +10,16 @@ import binascii
 import hashlib
 import hmac
 import json
+import uuid
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
+import sqlalchemy as sa
 from fastapi import Query
 from pydantic import BaseModel, Field
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from .errors import BadRequest
 from .settings import Settings
@@ -85,6 +90,37 @@ def keyset_page(
     if len(rows) <= limit:
         return list(rows), None
     return list(rows[:limit]), cursor_after(rows[limit - 1])
+
+
+async def time_ordered_page(
+    session: AsyncSession,
+    query: SelectOfScalar[Row],
+    *,
+    at: Any,
+    id_: Any,
+    cursors: CursorCodec,
+    ordering: str,
+    cursor: str | None,
+    limit: int,
+    newest_first: bool = True,
+) -> tuple[list[Row], str | None]:
+    """One page of `query`'s rows in (`at`, `id_`) order, the columns given with `col()`:
+    newest first, or oldest first. The cursor is the last row's (time, id), signed under
+    `ordering` (a name that also says which filter it belongs to, where there is one)."""
+    key = sa.tuple_(at, id_)
+    if cursor is not None:
+        at_value, last_id = cursors.decode_as(ordering, cursor, datetime.fromisoformat, uuid.UUID)
+        position = sa.tuple_(sa.literal(at_value), sa.literal(last_id, sa.Uuid()))
+        query = query.where(key < position if newest_first else key > position)
+    order = (at.desc(), id_.desc()) if newest_first else (at, id_)
+    rows = (await session.exec(query.order_by(*order).limit(limit + 1))).all()
+    return keyset_page(
+        rows,
+        limit,
+        lambda last: cursors.encode(
+            ordering, [getattr(last, at.key).isoformat(), str(getattr(last, id_.key))]
+        ),
+    )
 
 
 def escape_like(text: str) -> str:

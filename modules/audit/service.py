@@ -2,7 +2,7 @@
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import utcnow
-from shared.pagination import CursorCodec, keyset_page
+from shared.pagination import CursorCodec, time_ordered_page
 
 from .events import Audited
 from .models import AuditEntry
@@ -52,20 +52,15 @@ class AuditLog:
     async def list(
         self, session: AsyncSession, where: AuditFilter, *, limit: int, cursor: str | None
     ) -> tuple[list[AuditEntry], str | None]:
-        statement = select(AuditEntry).where(*where.conditions())
-        if cursor is not None:
-            at, last_id = self.cursors.decode_as(
-                where.ordering, cursor, datetime.fromisoformat, uuid.UUID
-            )
-            position = sa.tuple_(sa.literal(at), sa.literal(last_id, sa.Uuid()))
-            statement = statement.where(
-                sa.tuple_(col(AuditEntry.at), col(AuditEntry.id)) < position
-            )
-        statement = statement.order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
-        return keyset_page(
-            (await session.exec(statement.limit(limit + 1))).all(),
-            limit,
-            lambda last: self.cursors.encode(where.ordering, [last.at.isoformat(), str(last.id)]),
+        return await time_ordered_page(
+            session,
+            select(AuditEntry).where(*where.conditions()),
+            at=col(AuditEntry.at),
+            id_=col(AuditEntry.id),
+            cursors=self.cursors,
+            ordering=where.ordering,
+            cursor=cursor,
+            limit=limit,
         )
 
     async def purge(self, session: AsyncSession, *, older_than: timedelta) -> int:

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from modules.users.public import User
 from shared.client import Client
-from shared.pagination import CursorCodec, keyset_page
+from shared.pagination import CursorCodec, time_ordered_page
 
 from .models import AuthSession, RefreshToken
 from .schemas import TokenPair
@@ -67,24 +67,20 @@ class LoginSessions:
         self, session: AsyncSession, user_id: uuid.UUID, *, limit: int, cursor: str | None
     ) -> tuple[list[AuthSession], str | None]:
         """The user's sessions that still work (not revoked, not expired), newest first."""
-        query = select(AuthSession).where(
+        live = select(AuthSession).where(
             col(AuthSession.user_id) == user_id,
             col(AuthSession.revoked_at).is_(None),
             col(AuthSession.expires_at) > sa.func.now(),
         )
-        if cursor is not None:
-            created_at, last_id = self.cursors.decode_as(
-                ORDERING, cursor, datetime.fromisoformat, uuid.UUID
-            )
-            position = sa.tuple_(sa.literal(created_at), sa.literal(last_id, sa.Uuid()))
-            query = query.where(
-                sa.tuple_(col(AuthSession.created_at), col(AuthSession.id)) < position
-            )
-        query = query.order_by(col(AuthSession.created_at).desc(), col(AuthSession.id).desc())
-        return keyset_page(
-            (await session.exec(query.limit(limit + 1))).all(),
-            limit,
-            lambda last: self.cursors.encode(ORDERING, [last.created_at.isoformat(), str(last.id)]),
+        return await time_ordered_page(
+            session,
+            live,
+            at=col(AuthSession.created_at),
+            id_=col(AuthSession.id),
+            cursors=self.cursors,
+            ordering=ORDERING,
+            cursor=cursor,
+            limit=limit,
         )
 
     async def revoke_own(

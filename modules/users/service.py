@@ -1,14 +1,11 @@
 """Use cases of the /users routes that fastapi-users' manager does not cover."""
 
-import uuid
-from datetime import datetime
-
-from sqlalchemy import func, tuple_
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.errors import parse_id
-from shared.pagination import CursorCodec, escape_like, keyset_page
+from shared.pagination import CursorCodec, escape_like, time_ordered_page
 
 from .errors import LastSuperuser, UserNotFound
 from .models import User
@@ -29,17 +26,20 @@ class UsersService:
     async def list(
         self, session: AsyncSession, *, limit: int, cursor: str | None, email: str | None
     ) -> tuple[list[User], str | None]:
-        query = select(User).order_by(col(User.created_at), col(User.id)).limit(limit + 1)
+        query = select(User)
         if email:
             pattern = f"%{escape_like(email.lower())}%"
             query = query.where(func.lower(User.email).like(pattern, escape="\\"))
-        if cursor is not None:
-            position = self.cursors.decode_as(ORDERING, cursor, datetime.fromisoformat, uuid.UUID)
-            query = query.where(tuple_(col(User.created_at), col(User.id)) > tuple(position))
-        return keyset_page(
-            (await session.exec(query)).all(),
-            limit,
-            lambda last: self.cursors.encode(ORDERING, [last.created_at.isoformat(), str(last.id)]),
+        return await time_ordered_page(
+            session,
+            query,
+            at=col(User.created_at),
+            id_=col(User.id),
+            cursors=self.cursors,
+            ordering=ORDERING,
+            cursor=cursor,
+            limit=limit,
+            newest_first=False,
         )
 
     async def ensure_not_last_superuser(self, session: AsyncSession, user: User) -> None:
