@@ -54,6 +54,19 @@ class AuditTrail:
         )
         await self.jobs.publish(self.session, event)
 
+    async def record_on_user(
+        self,
+        action: str,
+        user_id: uuid.UUID,
+        *,
+        by: uuid.UUID | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """An action on a user's account: by that user, unless `by` names who did it."""
+        await self.record(
+            action, actor_id=by or user_id, target_type="user", target_id=user_id, details=details
+        )
+
 
 async def audit_trail(
     request: Request,

@@ -67,7 +67,7 @@ async def register(
         raise RegisterUserAlreadyExists from None
     except exceptions.InvalidPasswordException as error:
         raise RegisterInvalidPassword(str(error.reason)) from None
-    await audit.record("users.registered", actor_id=user.id, target_type="user", target_id=user.id)
+    await audit.record_on_user("users.registered", user.id)
     return UserRead.model_validate(user)
 
 
@@ -174,9 +174,7 @@ async def logout_all(
     caller: Caller, login_sessions: LoginSessionsDep, audit: AuditTrailDep, session: UnitOfWork
 ) -> Response:
     await login_sessions.revoke_all(session, caller.user.id)
-    await audit.record(
-        "auth.logout_all", actor_id=caller.user.id, target_type="user", target_id=caller.user.id
-    )
+    await audit.record_on_user("auth.logout_all", caller.user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -228,9 +226,7 @@ async def reset_password(
     except exceptions.InvalidPasswordException as error:
         raise ResetPasswordInvalidPassword(str(error.reason)) from None
     await throttles.clear(session, user.email)  # whoever failed to log in, the owner is back
-    await audit.record(
-        "auth.password.reset", actor_id=user.id, target_type="user", target_id=user.id
-    )
+    await audit.record_on_user("auth.password.reset", user.id)
     return Response(status_code=status.HTTP_200_OK)
 
 
@@ -264,7 +260,5 @@ async def verify(
         raise VerifyUserBadToken from None
     except exceptions.UserAlreadyVerified:
         raise VerifyUserAlreadyVerified from None
-    await audit.record(
-        "auth.email.verified", actor_id=user.id, target_type="user", target_id=user.id
-    )
+    await audit.record_on_user("auth.email.verified", user.id)
     return UserRead.model_validate(user)

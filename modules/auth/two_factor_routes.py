@@ -112,8 +112,8 @@ async def enable_two_factor(
     if codes is None:
         await audit.record("auth.2fa.failed", actor_id=user.id, details={"step": "enable"})
         return answer(MfaInvalidCode())
-    await manager.user_db.update(user, {"mfa_enabled": True})
-    await audit.record("auth.2fa.enabled", actor_id=user.id, target_type="user", target_id=user.id)
+    await manager.set_mfa_enabled(user, True)
+    await audit.record_on_user("auth.2fa.enabled", user.id)
     return RecoveryCodes(recovery_codes=codes)
 
 
@@ -140,6 +140,6 @@ async def disable_two_factor(
         await audit.record("auth.2fa.failed", actor_id=user.id, details={"step": "disable"})
         return answer(MfaInvalidCode())
     await two_factor.turn_off(session, user.id)
-    await manager.user_db.update(user, {"mfa_enabled": False})
-    await audit.record("auth.2fa.disabled", actor_id=user.id, target_type="user", target_id=user.id)
+    await manager.set_mfa_enabled(user, False)
+    await audit.record_on_user("auth.2fa.disabled", user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -109,6 +109,11 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
             await self.session_revoker.revoke_all(self.user_db.session, user.id, keep=session_id)
         return updated
 
+    async def set_mfa_enabled(self, user: User, enabled: bool) -> None:
+        """The account's two-factor flag, as the auth module turns its second factor on or
+        off (the secret and the codes are auth's)."""
+        await self.user_db.update(user, {"mfa_enabled": enabled})
+
     async def check_current_password(self, user: User, password: str | None) -> None:
         """`InvalidCurrentPassword` unless `password` is the user's (hashed in a thread)."""
         if password is None:

@@ -54,9 +54,7 @@ async def update_me(
         user, changes, current_password=body.current_password, session_id=caller.session_id
     )
     for action, details in _self_update_events(changes, old_email, updated.email):
-        await audit.record(
-            action, actor_id=user.id, target_type="user", target_id=user.id, details=details
-        )
+        await audit.record_on_user(action, user.id, details=details)
     return UserRead.model_validate(updated)
 
 
@@ -77,13 +75,7 @@ async def delete_me(
     user = account_of(caller)
     await service.ensure_not_last_superuser(session, user)
     await manager.delete(user)
-    await audit.record(
-        "users.deleted",
-        actor_id=user.id,
-        target_type="user",
-        target_id=user.id,
-        details={"email": user.email},
-    )
+    await audit.record_on_user("users.deleted", user.id, details={"email": user.email})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -141,13 +133,7 @@ async def update_user(
     details: dict[str, object] = {"fields": sorted(changed)}
     for flag in AUDITED_FLAGS & changed.keys():
         details[flag] = {"old": before[flag], "new": getattr(updated, flag)}
-    await audit.record(
-        "users.admin.updated",
-        actor_id=caller.user.id,
-        target_type="user",
-        target_id=user.id,
-        details=details,
-    )
+    await audit.record_on_user("users.admin.updated", user.id, by=caller.user.id, details=details)
     return UserRead.model_validate(updated)
 
 
@@ -168,11 +154,7 @@ async def delete_user(
     user = await service.get(session, user_id)
     await service.ensure_not_last_superuser(session, user)
     await manager.delete(user)
-    await audit.record(
-        "users.admin.deleted",
-        actor_id=caller.user.id,
-        target_type="user",
-        target_id=user.id,
-        details={"email": user.email},
+    await audit.record_on_user(
+        "users.admin.deleted", user.id, by=caller.user.id, details={"email": user.email}
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
