@@ -22,11 +22,17 @@ class Client:
     request_id: str | None
 
 
+def client_address(request: HTTPConnection) -> str | None:
+    """The client's address: the rate limits count by it, sessions and the audit record it."""
+    if request.client is None or not request.client.host:
+        return None
+    return request.client.host[:ADDRESS_MAX_LENGTH]
+
+
 def client_of(request: HTTPConnection) -> Client:
-    address = request.client.host[:ADDRESS_MAX_LENGTH] if request.client else None
     user_agent = request.headers.get("user-agent")
     return Client(
-        ip=address or None,
+        ip=client_address(request),
         user_agent=user_agent[:USER_AGENT_MAX_LENGTH] if user_agent else None,
         request_id=request_id_var.get(),
     )

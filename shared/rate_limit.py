@@ -28,10 +28,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
-from slowapi.util import get_remote_address
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .client import client_address
 from .errors import RateLimited
 from .settings import Settings
 
@@ -149,7 +149,7 @@ class RateLimits:
     def _address(request: Request) -> str:
         # The peer address, or the X-Forwarded-For client when the peer is a trusted proxy
         # (ProxyHeadersMiddleware has already rewritten it).
-        return f"address:{get_remote_address(request)}"
+        return f"address:{client_address(request) or 'unknown'}"
 
 
 def _redis_options() -> dict[str, Any]:

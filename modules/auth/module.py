@@ -16,7 +16,7 @@ THROTTLE_IDLE_HORIZON = timedelta(days=1)
 
 @asynccontextmanager
 async def lifespan(container: Any) -> AsyncIterator[None]:
-    async def purge_ended_sessions() -> dict[str, int]:
+    async def purge_what_ended() -> dict[str, int]:
         auth = container.auth
         async with container.session_factory()() as session, session.begin():
             return {
@@ -27,7 +27,7 @@ async def lifespan(container: Any) -> AsyncIterator[None]:
                 "mfa_challenges": await auth.two_factor().purge(session),
             }
 
-    async with running_every(timedelta(hours=1), "purge_ended_sessions", purge_ended_sessions):
+    async with running_every(timedelta(hours=1), "auth_housekeeping", purge_what_ended):
         yield
 
 
