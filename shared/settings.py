@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     login_delay_max_minutes: int = Field(
         15, ge=1, description="the cap of the doubling delay (1, 2, 4, ... minutes)"
     )
+    refresh_reuse_grace_seconds: int = Field(
+        10,
+        ge=0,
+        description="a refresh token presented again this soon after its first use gets a new"
+        " pair of the same session instead of ending it (concurrent refreshes); 0 = strict",
+    )
     audit_retention_days: int = Field(365, ge=1, description="audit entries older are purged")
 
     allowed_origins: StrList = Field(
@@ -112,6 +118,24 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1)
+    shutdown_drain_seconds: float = Field(
+        default_factory=lambda data: 0 if data["environment"] == "development" else 5,
+        ge=0,
+        description="after SIGTERM, /ready answers 503 and requests are still served this long"
+        " before the server stops accepting",
+    )
+    keepalive_timeout_seconds: float = Field(
+        75, gt=0, description="idle keep-alive connections are closed after this"
+    )
+    max_header_bytes: int = Field(
+        65_536, ge=1024, description="a request whose headers are larger is answered 431"
+    )
+    client_header_timeout_seconds: float = Field(
+        10,
+        gt=0,
+        description="a client must send its request headers within this, and keep a body"
+        " moving (no pause longer than this)",
+    )
 
     worker_in_process: bool = Field(
         default_factory=lambda data: data["environment"] != "production"

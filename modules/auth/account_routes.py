@@ -120,8 +120,10 @@ async def login(
     "/jwt/refresh",
     response_model=TokenPair,
     summary="Trade a refresh token for a new pair",
-    description="The refresh token is used up. Presenting one that was already used revokes "
-    "its whole session (`REFRESH_TOKEN_REUSED`).",
+    description="The refresh token is used up. Presented again within "
+    "`REFRESH_REUSE_GRACE_SECONDS` (default 10) of its first use, it gets another pair of the "
+    "same session (two tabs refreshing together both stay logged in); later, it revokes its "
+    "whole session (`REFRESH_TOKEN_REUSED`).",
     responses=error_responses(401, 422),
 )
 async def refresh(

@@ -30,6 +30,7 @@ def _login_sessions(settings: Settings, access_tokens: AccessTokens) -> LoginSes
         access_tokens,
         timedelta(days=settings.refresh_token_expire_days),
         CursorCodec.from_settings(settings),
+        reuse_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
     )
 
 

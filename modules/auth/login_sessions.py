@@ -41,10 +41,17 @@ def _hash(token: str) -> str:
 
 class LoginSessions:
     def __init__(
-        self, access_tokens: AccessTokens, refresh_lifetime: timedelta, cursors: CursorCodec
+        self,
+        access_tokens: AccessTokens,
+        refresh_lifetime: timedelta,
+        cursors: CursorCodec,
+        *,
+        reuse_grace: timedelta,
     ) -> None:
         self.access_tokens = access_tokens
         self.refresh_lifetime = refresh_lifetime
+        # REFRESH_REUSE_GRACE_SECONDS: how long after its first use a token still gets a pair.
+        self.reuse_grace = reuse_grace
         self.cursors = cursors
 
     async def open(
@@ -119,7 +126,13 @@ class LoginSessions:
         )
         session_id = used.scalar_one_or_none()
         if session_id is None:
-            return await self._rejection(session, token_hash)
+            return await self._rejection(session, token_hash, now)
+        return await self._continue(session, session_id, now)
+
+    async def _continue(
+        self, session: AsyncSession, session_id: uuid.UUID, now: datetime
+    ) -> TokenPair | RefreshRejected:
+        """The session's next pair, if the session is live and its user active."""
         live = await session.exec(
             select(AuthSession)
             .join(User, col(User.id) == col(AuthSession.user_id))
@@ -138,8 +151,8 @@ class LoginSessions:
         return await self._issue(session, login, now)
 
     async def _rejection(
-        self, session: AsyncSession, token_hash: str
-    ) -> ReusedToken | RefreshRejected:
+        self, session: AsyncSession, token_hash: str, now: datetime
+    ) -> TokenPair | ReusedToken | RefreshRejected:
         known = await session.exec(
             select(RefreshToken.session_id, RefreshToken.used_at, AuthSession.user_id)
             .join(AuthSession, col(AuthSession.id) == col(RefreshToken.session_id))
@@ -148,9 +161,15 @@ class LoginSessions:
         row = known.first()
         if row is None or row[1] is None:  # unknown, or unused but expired
             return RefreshRejected.INVALID
+        session_id, used_at, user_id = row
+        # Used moments ago: two tabs (or a retried request) refreshing together, not a thief
+        # replaying a copy later. The session goes on; each caller gets its own pair. (`now`
+        # was read before waiting for the winner's row lock, so it may precede `used_at`.)
+        if self.reuse_grace and now - used_at <= self.reuse_grace:
+            return await self._continue(session, session_id, now)
         # A rotated token came back: someone holds a copy. End the family for everyone.
-        await self.revoke(session, row[0])
-        return ReusedToken(session_id=row[0], user_id=row[2])
+        await self.revoke(session, session_id)
+        return ReusedToken(session_id=session_id, user_id=user_id)
 
     async def _issue(self, session: AsyncSession, login: AuthSession, now: datetime) -> TokenPair:
         refresh_token = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)

@@ -7,10 +7,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.accounts import PASSWORD, Account, bearer, login, new_email, register
-from tests.conftest import delivered, http_client
+from tests.conftest import bind_to_connection, build_app, delivered, http_client, make_settings
 from tests.mailbox import Mailbox
 from tests.network import closed_port
 
@@ -184,11 +185,19 @@ async def test_refresh_rotates_the_pair_and_uses_up_the_old_token(
     assert again.status_code == 200
 
 
-async def test_a_reused_refresh_token_revokes_the_whole_family(
-    client: httpx.AsyncClient, alice: Account
+async def past_the_reuse_grace(connection: AsyncConnection) -> None:
+    """As if REFRESH_REUSE_GRACE_SECONDS (10 by default) had passed since every use."""
+    await connection.execute(
+        text("UPDATE refresh_tokens SET used_at = used_at - interval '11 seconds'")
+    )
+
+
+async def test_a_refresh_token_reused_after_the_grace_revokes_the_whole_family(
+    client: httpx.AsyncClient, alice: Account, connection: AsyncConnection
 ) -> None:
     stolen = alice.tokens["refresh_token"]
     victim = (await client.post(REFRESH, json={"refresh_token": stolen})).json()
+    await past_the_reuse_grace(connection)
 
     thief = await client.post(REFRESH, json={"refresh_token": stolen})
     assert thief.status_code == 401
@@ -201,13 +210,63 @@ async def test_a_reused_refresh_token_revokes_the_whole_family(
     assert (await client.get(ME, headers=bearer(victim["access_token"]))).status_code == 401
 
 
-async def test_reuse_in_one_session_leaves_the_users_other_sessions_alone(
+async def test_a_refresh_token_reused_within_the_grace_gets_a_pair_of_the_same_session(
     client: httpx.AsyncClient, alice: Account
+) -> None:
+    token = alice.tokens["refresh_token"]
+    first = (await client.post(REFRESH, json={"refresh_token": token})).json()
+    again = await client.post(REFRESH, json={"refresh_token": token})  # the other tab
+    assert again.status_code == 200
+    second = again.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    # Both tabs go on in the one session: their access tokens work, and each new refresh
+    # token rotates once more.
+    seen_by = [
+        (await client.get("/api/v1/auth/sessions", headers=bearer(pair["access_token"]))).json()
+        for pair in (first, second)
+    ]
+    assert len(seen_by[0]["data"]) == 1
+    assert seen_by[0]["data"][0]["id"] == seen_by[1]["data"][0]["id"]
+    for pair in (first, second):
+        assert (await client.get(ME, headers=bearer(pair["access_token"]))).status_code == 200
+        rotated = await client.post(REFRESH, json={"refresh_token": pair["refresh_token"]})
+        assert rotated.status_code == 200
+
+
+async def test_the_grace_does_not_revive_an_ended_session(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    token = alice.tokens["refresh_token"]
+    rotated = (await client.post(REFRESH, json={"refresh_token": token})).json()
+    assert (await client.post(LOGOUT, headers=bearer(rotated["access_token"]))).status_code == 204
+    again = await client.post(REFRESH, json={"refresh_token": token})
+    assert error_code(again) == "REFRESH_TOKEN_INVALID"
+
+
+async def test_a_grace_of_0_revokes_on_the_first_reuse(
+    database_url: URL, mailbox: Mailbox, connection: AsyncConnection
+) -> None:
+    app = build_app(make_settings(database_url, mailbox, refresh_reuse_grace_seconds=0))
+    bind_to_connection(app, connection)
+    async with app.router.lifespan_context(app), http_client(app) as client:
+        email = new_email()
+        await register(client, email)
+        token = (await login(client, email))["refresh_token"]
+        assert (await client.post(REFRESH, json={"refresh_token": token})).status_code == 200
+        again = await client.post(REFRESH, json={"refresh_token": token})
+        assert error_code(again) == "REFRESH_TOKEN_REUSED"
+
+
+async def test_reuse_in_one_session_leaves_the_users_other_sessions_alone(
+    client: httpx.AsyncClient, alice: Account, connection: AsyncConnection
 ) -> None:
     other = await login(client, alice.email)
     await client.post(REFRESH, json={"refresh_token": alice.tokens["refresh_token"]})
-    await client.post(REFRESH, json={"refresh_token": alice.tokens["refresh_token"]})
+    await past_the_reuse_grace(connection)
+    reused = await client.post(REFRESH, json={"refresh_token": alice.tokens["refresh_token"]})
+    assert error_code(reused) == "REFRESH_TOKEN_REUSED"
     assert (await client.get(ME, headers=bearer(other["access_token"]))).status_code == 200
+    assert (await client.get(ME, headers=alice.headers)).status_code == 401
 
 
 @pytest.mark.parametrize("token", ["garbage", "", "x" * 512])
