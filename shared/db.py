@@ -7,10 +7,11 @@ Reads use `SessionDep`; writes use `UnitOfWork`, which commits before the respon
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Request
+from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -56,7 +57,7 @@ async def connect_asyncpg(url: URL) -> asyncpg.Connection:
 
 def make_engine(settings: Settings) -> AsyncEngine:
     timeout_ms = settings.db_statement_timeout_ms
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
@@ -72,6 +73,21 @@ def make_engine(settings: Settings) -> AsyncEngine:
             },
         },
     )
+    event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Replace a pooled connection the server closed while it sat idle (PostgreSQL restarted
+    or crashed), so no request gets it. The pool reconnects in its place, within the same
+    checkout.
+
+    asyncpg notices the server closing the socket as soon as the event loop reads it, so
+    asking the connection costs no round trip; SQLAlchemy's `pool_pre_ping` would cost three
+    (BEGIN, a statement, ROLLBACK) on every checkout.
+    """
+    if dbapi_connection.driver_connection.is_closed():
+        raise sa_exc.DisconnectionError("closed by the server while in the pool")
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -86,13 +102,19 @@ def is_database_unavailable(error: BaseException) -> bool:
     if isinstance(error, sa_exc.DBAPIError):
         if error.connection_invalidated:
             return True
-        sqlstate = getattr(error.orig, "sqlstate", None) or ""
-        return sqlstate in _UNAVAILABLE_SQLSTATES or sqlstate.startswith(
-            _UNAVAILABLE_SQLSTATE_PREFIXES
-        )
+        return _is_unavailable_sqlstate(getattr(error.orig, "sqlstate", None))
+    # asyncpg raises its own errors, untranslated, while SQLAlchemy's pool opens a connection:
+    # the server starting up or shutting down (57P03), too many clients (53300).
+    if isinstance(error, asyncpg.PostgresError):
+        return _is_unavailable_sqlstate(error.sqlstate)
     # Raised as-is by asyncpg while connecting: refused, reset, DNS failure, connect timeout.
     # Other OSErrors (a missing file, say) are bugs, not an unavailable database.
     return isinstance(error, ConnectionError | TimeoutError | socket.gaierror)
+
+
+def _is_unavailable_sqlstate(sqlstate: str | None) -> bool:
+    sqlstate = sqlstate or ""
+    return sqlstate in _UNAVAILABLE_SQLSTATES or sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES)
 
 
 def is_unstorable_text(error: BaseException) -> bool:

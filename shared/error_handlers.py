@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, cast
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -197,7 +198,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     # The handler answers 503 only when the database is unreachable or overloaded (refused,
     # reset, timed out, pool exhausted); any other error of these types is a 500.
-    for database_error in (sa_exc.DBAPIError, sa_exc.TimeoutError, OSError):
+    # asyncpg's own errors come untranslated from the pool's connect (too many clients, the
+    # server starting up) and from the kernel's statements on the raw connection.
+    for database_error in (sa_exc.DBAPIError, sa_exc.TimeoutError, OSError, asyncpg.PostgresError):
         app.add_exception_handler(database_error, _database_error)
 
 

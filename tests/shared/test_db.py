@@ -9,13 +9,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import SessionDep, UnitOfWork
+from shared.db import SessionDep, UnitOfWork, is_database_unavailable
 from shared.errors import Conflict
 from tests.conftest import http_client, request_once
 from tests.network import closed_port, silent_server
@@ -177,3 +178,20 @@ async def test_an_exhausted_pool_is_503_after_the_pool_timeout(
     assert holder.status_code == 200
     assert starved.status_code == 503
     assert starved.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+
+
+@pytest.mark.parametrize(
+    ("error", "unavailable"),
+    [
+        (asyncpg.CannotConnectNowError("the database system is starting up"), True),
+        (asyncpg.TooManyConnectionsError("sorry, too many clients already"), True),
+        (asyncpg.ConnectionDoesNotExistError("connection was closed"), True),
+        (asyncpg.UniqueViolationError("duplicate key value"), False),
+    ],
+)
+def test_asyncpgs_own_errors_follow_the_same_sqlstate_rule(
+    error: asyncpg.PostgresError, unavailable: bool
+) -> None:
+    # asyncpg raises these untranslated while the pool connects (tests/e2e/test_database_faults
+    # has them from a real server).
+    assert is_database_unavailable(error) is unavailable
