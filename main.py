@@ -46,6 +46,7 @@ from shared.redis_client import make_redis
 from shared.request_id import RequestIdMiddleware
 from shared.request_telemetry import RequestTelemetryMiddleware
 from shared.security_headers import SecurityHeadersMiddleware
+from shared.serving.drain import drain_on_sigterm
 from shared.settings import Settings, load_settings
 
 # Every module, in the order their routers are mounted. `make module name=…` adds one here;
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        drain_on_sigterm(settings.shutdown_drain_seconds)
         if settings.rate_limit_enabled:
             # slowapi's set-up (it reads .env, builds its storage) at start-up, not inside
             # the first request.

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import asyncpg
 import structlog
-import uvicorn
 from fastapi_users.exceptions import InvalidPasswordException
 
 from main import MODULES, build_container
@@ -24,11 +23,11 @@ from shared.jobs import admin as job_admin
 from shared.jobs.metrics import serve_worker_metrics
 from shared.logs import configure_logging
 from shared.provisioning import create_database_if_missing, upgrade_to_head
+from shared.serving.run import serve_api
 from shared.settings import Settings, load_settings
 
 logger = structlog.get_logger("manage")
 ROOT = Path(__file__).resolve().parent
-GRACEFUL_SHUTDOWN_SECONDS = 20
 
 
 def migrate(settings: Settings) -> None:
@@ -48,28 +47,7 @@ def serve(settings: Settings, *, reload: bool, skip_migrations: bool) -> None:
     # that was installed before it. With this no-op one the process then exits 0, which
     # process managers read as the clean stop it was.
     signal.signal(signal.SIGTERM, lambda *_: None)
-    uvicorn.run(
-        "main:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=None if reload else settings.workers,
-        reload=reload,
-        log_config=None,  # our logging is configured already; keep uvicorn's lines in it
-        access_log=False,  # the app logs one structured line per request itself
-        server_header=False,  # no `Server: uvicorn` telling what runs here
-        # The app reads X-Forwarded-For itself, from TRUSTED_PROXIES only (uvicorn's own
-        # handling would trust 127.0.0.1 by default).
-        proxy_headers=False,
-        # On SIGTERM: stop accepting, let in-flight requests finish (at most this long),
-        # then run the app's shutdown (engine disposed) and exit 0.
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        timeout_keep_alive=5,
-        # The supervisor restarts a worker that does not answer its ping within this. Each
-        # worker imports the app first (about 4 s of CPU on a small machine), so n workers
-        # starting together on 2 cores need well over uvicorn's default of 5 s.
-        timeout_worker_healthcheck=30,
-    )
+    serve_api(settings, reload=reload)
 
 
 def worker(settings: Settings) -> None:

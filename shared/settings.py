@@ -124,7 +124,7 @@ class Settings(BaseSettings):
         description="after SIGTERM, /ready answers 503 and requests are still served this long"
         " before the server stops accepting",
     )
-    keepalive_timeout_seconds: float = Field(
+    keepalive_timeout_seconds: int = Field(
         75, gt=0, description="idle keep-alive connections are closed after this"
     )
     max_header_bytes: int = Field(

@@ -18,6 +18,7 @@ from shared.errors import ServiceUnavailable, Unauthorized
 from shared.jobs.metrics import JobMetrics
 from shared.provided import provided
 from shared.request_id import request_id_var
+from shared.serving.drain import is_draining
 from shared.settings import Settings
 
 # A probe that answers late is as good as down; load balancers poll often.
@@ -67,7 +68,8 @@ async def get_health() -> Liveness:
     "/ready",
     summary="Readiness: the database and Redis answer",
     description=f"Each check is bounded by {CHECK_TIMEOUT_SECONDS:g} s; Redis reports "
-    '`"disabled"` when `REDIS_URL` is unset.',
+    '`"disabled"` when `REDIS_URL` is unset. After SIGTERM it answers 503 at once, while '
+    "requests are still served for `SHUTDOWN_DRAIN_SECONDS`.",
     responses={503: {"model": Readiness, "description": "A dependency failed its check"}},
     response_model_exclude_none=True,
 )
@@ -76,6 +78,9 @@ async def get_ready(
     engine: Annotated[AsyncEngine, Depends(provided("engine"))],
     redis: Annotated[Redis | None, Depends(provided("redis"))],
 ) -> Readiness:
+    if is_draining():  # SIGTERM came: tell the load balancer first, the requests still served
+        response.status_code = 503
+        return _unavailable({}, "Shutting down: draining before the stop")
     probes: dict[str, Awaitable[Any]] = {"database": _ping_database(engine)}
     if redis is not None:
         probes["redis"] = redis.ping()
@@ -86,13 +91,15 @@ async def get_ready(
         return Readiness(status="ready", checks=checks)
     response.status_code = 503
     failed = ", ".join(name for name, result in checks.items() if result == "error")
+    return _unavailable(checks, f"Not ready: {failed} failed")
+
+
+def _unavailable(checks: dict[str, CheckResult], detail: str) -> Readiness:
     return Readiness(
         status="unavailable",
         checks=checks,
         error=ErrorBody(
-            code=ServiceUnavailable.code,
-            detail=f"Not ready: {failed} failed",
-            request_id=request_id_var.get(),
+            code=ServiceUnavailable.code, detail=detail, request_id=request_id_var.get()
         ),
     )
 

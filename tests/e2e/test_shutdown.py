@@ -17,8 +17,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from manage import GRACEFUL_SHUTDOWN_SECONDS
 from shared.provisioning import drop_database
+from shared.serving.run import GRACEFUL_SHUTDOWN_SECONDS
 from tests.accounts import PASSWORD
 from tests.e2e.server import RunningServer, start_server
 from tests.postgres_server import PostgresServer
@@ -71,7 +71,7 @@ async def test_sigterm_answers_every_accepted_request_then_exits_0(server: Runni
             while time.monotonic() < stop_at:
                 request_id = f"steady-{uuid.uuid4().hex}"
                 try:
-                    response = await client.get("/ready", headers={"X-Request-ID": request_id})
+                    response = await client.get("/health", headers={"X-Request-ID": request_id})
                     answered.append(response.status_code)
                 except httpx.TransportError as error:
                     refused += 1  # the listener is closed (or closing): expected after SIGTERM

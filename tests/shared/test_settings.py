@@ -40,6 +40,9 @@ def test_defaults_follow_operations_md() -> None:
     assert (s.log_level, s.log_format, s.docs_enabled) == ("INFO", "console", True)
     assert (s.host, s.port, s.workers) == ("127.0.0.1", 8000, 1)
     assert s.redis_url is None and s.trusted_proxies == []
+    assert s.refresh_reuse_grace_seconds == 10
+    assert (s.shutdown_drain_seconds, s.keepalive_timeout_seconds) == (0, 75)
+    assert (s.max_header_bytes, s.client_header_timeout_seconds) == (65536, 10)
 
 
 PRODUCTION = {
@@ -55,6 +58,7 @@ def test_production_defaults_are_strict() -> None:
     assert s.allowed_origins == []
     assert s.docs_enabled is False
     assert s.log_format == "json"
+    assert s.shutdown_drain_seconds == 5
 
 
 def test_explicit_values_win_over_environment_defaults() -> None:
@@ -130,6 +134,11 @@ def test_trusted_proxies_must_be_ip_addresses_or_networks() -> None:
         ({"email_backend": "smtp"}, "SMTP_HOST"),
         ({"first_superuser_email": "root@example.com"}, "FIRST_SUPERUSER_PASSWORD"),
         ({"first_superuser_password": "long enough"}, "FIRST_SUPERUSER_EMAIL"),
+        ({"refresh_reuse_grace_seconds": -1}, "REFRESH_REUSE_GRACE_SECONDS"),
+        ({"shutdown_drain_seconds": -1}, "SHUTDOWN_DRAIN_SECONDS"),
+        ({"keepalive_timeout_seconds": 0}, "KEEPALIVE_TIMEOUT_SECONDS"),
+        ({"max_header_bytes": 100}, "MAX_HEADER_BYTES"),
+        ({"client_header_timeout_seconds": "soon"}, "CLIENT_HEADER_TIMEOUT_SECONDS"),
     ],
 )
 def test_bad_values_are_reported_by_variable_name(values: dict[str, Any], variable: str) -> None:
