@@ -13,7 +13,8 @@ longer list them, and would let every request through.
 
 slowapi talks to Redis synchronously. So with Redis the check runs in a worker thread, with
 short socket timeouts and no retries; when Redis fails, slowapi moves the counters to memory
-and tries Redis again with a backoff. Requests are served, never hung; /ready reports Redis.
+and tries Redis again with a backoff, and every check that failed on Redis meanwhile counts
+again in memory. Requests are served, never hung nor failed; /ready reports Redis.
 """
 
 import math
@@ -23,8 +24,11 @@ from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
 import anyio.to_thread
+import structlog
 from fastapi import Request
+from limits.errors import StorageError
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 from redis.retry import Retry
 from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
@@ -43,6 +47,9 @@ Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 # in-memory counters take over.
 STORAGE_TIMEOUT_SECONDS = 0.1
 _RULE_ATTRIBUTE = "__stricter_rate_limit__"
+# What the Redis storage raises when Redis is down, slow or wedged.
+_STORAGE_ERRORS = (RedisError, StorageError, OSError)
+logger = structlog.get_logger(__name__)
 _HEADERS_STATE_KEY = "rate_limit_headers"
 
 
@@ -88,12 +95,30 @@ class RateLimits:
 
     def _count(self, check: Callable[[Request], None], request: Request) -> dict[str, str]:
         try:
-            check(request)
+            self._check_falling_back(check, request)
         except RateLimitExceeded:
             headers, reset_at = self._window(request)
             headers["Retry-After"] = str(max(1, math.ceil(reset_at - time.time())))
             raise RateLimited(headers=headers) from None
         return self._window(request)[0]
+
+    def _check_falling_back(self, check: Callable[[Request], None], request: Request) -> None:
+        """`check`, counted in memory when Redis fails under it.
+
+        slowapi moves to its in-memory counters on the first Redis error, but only the check
+        that hit it first counts again there: checks that were waiting on Redis at the same
+        time, in other threads, re-raise. Those count again here, in memory by now.
+        """
+        try:
+            check(request)
+        except _STORAGE_ERRORS as first:
+            logger.warning("rate_limit_storage_failed", error=repr(first))
+            try:
+                check(request)
+            except _STORAGE_ERRORS as second:
+                # Redis came back and failed again between the two: let this one through
+                # uncounted rather than fail the request.
+                logger.warning("rate_limit_not_counted", error=repr(second))
 
     def _window(self, request: Request) -> tuple[dict[str, str], float]:
         """The X-RateLimit-* headers of the request's count, and when its window resets."""

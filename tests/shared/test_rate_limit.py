@@ -4,10 +4,14 @@ limits, proxies, counters shared through the real Redis, and Redis failing."""
 import asyncio
 import gc
 import os
+import signal
+import socket
+import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -268,3 +272,71 @@ async def test_a_wedged_redis_neither_hangs_requests_nor_blocks_the_event_loop(
     assert elapsed < 3
     # The wait happened in a worker thread: the loop kept running meanwhile.
     assert longest_stall < 0.5
+
+
+@dataclass
+class OwnRedis:
+    process: subprocess.Popen[bytes]
+    url: str
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    """A redis-server of the test's own, which it may kill or freeze."""
+    port = closed_port()
+    server = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            time.sleep(0.05)
+        yield OwnRedis(server, f"redis://127.0.0.1:{port}/0")
+    finally:
+        server.send_signal(signal.SIGCONT)  # a frozen one must wake to die
+        server.kill()
+        server.wait(10)
+
+
+CONCURRENT_CLIENTS = 32
+
+
+@pytest.mark.parametrize("fault", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "wedged"])
+async def test_redis_failing_under_concurrent_checks_costs_no_request_a_5xx(
+    limited: OpenClient, own_redis: OwnRedis, fault: signal.Signals
+) -> None:
+    # Many checks wait on Redis in worker threads when it fails: each must fall back to the
+    # in-memory counters by itself (slowapi switches on the first failure only).
+    statuses: list[int] = []
+    stop = asyncio.Event()
+    async with limited(redis_url=own_redis.url) as client:
+
+        async def steady() -> None:
+            while not stop.is_set():
+                statuses.append((await client.get(ITEMS)).status_code)
+
+        clients = [asyncio.create_task(steady()) for _ in range(CONCURRENT_CLIENTS)]
+        await asyncio.sleep(0.3)  # counting in Redis
+        counted_in_redis = len(statuses)
+        own_redis.process.send_signal(fault)
+        await asyncio.sleep(1.5)
+        stop.set()
+        await asyncio.gather(*clients)
+
+    assert counted_in_redis > 0
+    assert len(statuses) > counted_in_redis  # served after the fault too
+    assert set(statuses) == {401}  # no 5xx: only the answer of an unauthenticated request
