@@ -32,7 +32,8 @@ SQLModel.metadata.naming_convention = {
 
 # SQLSTATE classes and codes that mean "the database cannot serve us now", not "bad query".
 _UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P")  # connection, resources, shutdown
-_UNAVAILABLE_SQLSTATES = {"57014", "3D000"}  # statement timeout, database does not exist
+# Statement timeout, lock timeout, database does not exist.
+_UNAVAILABLE_SQLSTATES = {"57014", "55P03", "3D000"}
 # Text PostgreSQL cannot store (a NUL character, say): the client's input, not our fault.
 _UNSTORABLE_TEXT_SQLSTATES = {"22021", "22P05"}
 
@@ -69,6 +70,10 @@ def make_engine(settings: Settings) -> AsyncEngine:
             "command_timeout": timeout_ms / 1000 + 5,
             "server_settings": {
                 "statement_timeout": str(timeout_ms),
+                # A statement queued behind a lock (a migration's, say) gives its connection
+                # back soon: otherwise a table lock holds the whole pool for the statement
+                # timeout, and requests waiting for the pool get their 503 after both.
+                "lock_timeout": str(settings.db_lock_timeout_ms),
                 "application_name": "modulith",
             },
         },

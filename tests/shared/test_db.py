@@ -180,6 +180,33 @@ async def test_an_exhausted_pool_is_503_after_the_pool_timeout(
     assert starved.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
 
 
+@router.get("/probe/rows")
+async def read_probe_rows(session: SessionDep) -> dict[str, int]:
+    result = await session.execute(text(f"SELECT count(*) FROM {PROBE_TABLE}"))
+    return {"rows": result.scalar_one()}
+
+
+async def test_a_table_lock_cannot_hold_the_pool_past_the_lock_timeout(
+    app_factory: Callable[..., FastAPI], engine: AsyncEngine, probe_table: str
+) -> None:
+    # One pooled connection, three requests queued behind a migration's lock: each gives up
+    # after the lock timeout (0.3 s) in turn, not after the statement timeout (15 s).
+    app = probe_app(app_factory, db_pool_size=1, db_max_overflow=0, db_lock_timeout_ms=300)
+    async with engine.connect() as migration, migration.begin():
+        await migration.execute(text(f"LOCK TABLE {probe_table} IN ACCESS EXCLUSIVE MODE"))
+        async with app.router.lifespan_context(app), http_client(app) as client:
+
+            async def timed() -> tuple[httpx.Response, float]:
+                started = time.monotonic()
+                response = await client.get("/api/v1/probe/rows")
+                return response, time.monotonic() - started
+
+            answers = await asyncio.gather(*(timed() for _ in range(3)))
+    assert [response.status_code for response, _ in answers] == [503] * 3
+    assert {response.json()["error"]["code"] for response, _ in answers} == {"SERVICE_UNAVAILABLE"}
+    assert max(waited for _, waited in answers) < 3  # three lock timeouts, one after another
+
+
 @pytest.mark.parametrize(
     ("error", "unavailable"),
     [
