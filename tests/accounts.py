@@ -58,3 +58,11 @@ async def grant_superuser(connection: AsyncConnection, account: Account) -> None
     await connection.execute(
         text("UPDATE users SET is_superuser = true WHERE id = :id"), {"id": account.id}
     )
+
+
+async def past_the_reuse_grace(connection: AsyncConnection) -> None:
+    """As if REFRESH_REUSE_GRACE_SECONDS (10 by default) had passed since every refresh: a used
+    refresh token presented now counts as reuse."""
+    await connection.execute(
+        text("UPDATE refresh_tokens SET used_at = used_at - interval '11 seconds'")
+    )

@@ -8,6 +8,9 @@ and no timeout for a request in progress at all):
   as much to send its first byte), and may not pause longer than that inside a body; it is
   answered 408 (or, having sent nothing, just closed).
 
+When the server stops, a connection accepted just before the listener closed gets its
+first request answered instead of being closed unanswered.
+
 The common request costs a `bytes.find` over its first chunk and two callbacks; timers are
 armed only for heads that straddle chunks and bodies that are still coming.
 """
@@ -36,6 +39,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.in_body = False  # a body is still coming
         self.tail = b""  # the last bytes of a head chunk: the end marker may straddle two
         self.timer: asyncio.TimerHandle | None = None
+        self.last_request = False  # the server is stopping: close after the next answer
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
@@ -64,6 +68,17 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.in_head, self.in_body = False, True
         super().on_headers_complete()
+        if self.last_request and self.cycle is not None:
+            self.cycle.keep_alive = False
+
+    def shutdown(self) -> None:
+        if self.cycle is None and not self.transport.is_closing():
+            # Accepted just before the listener closed, its first request not read yet:
+            # uvicorn would close it unanswered. Serve that request, then close; the client
+            # timeout still ends a connection that sends nothing.
+            self.last_request = True
+            return
+        super().shutdown()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modules.audit.public import Audited, AuditTrail
 from shared.client import Client
-from tests.accounts import PASSWORD, Account, bearer, create_account, login
+from tests.accounts import PASSWORD, Account, bearer, create_account, login, past_the_reuse_grace
 from tests.auth.test_router import reset_token, verify_token
 from tests.conftest import delivered
 from tests.mailbox import Mailbox
@@ -79,6 +79,7 @@ async def test_every_listed_action_is_recorded_and_no_secret_is(
         await client.post(
             "/api/v1/auth/jwt/refresh", json={"refresh_token": spare["refresh_token"]}
         )
+        await past_the_reuse_grace(connection)
     # auth.session.revoked, auth.logout, auth.logout_all
     other = await login(client, dave.email)
     sessions = (await client.get("/api/v1/auth/sessions", headers=dave.headers)).json()["data"]

@@ -10,7 +10,15 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tests.accounts import PASSWORD, Account, bearer, login, new_email, register
+from tests.accounts import (
+    PASSWORD,
+    Account,
+    bearer,
+    login,
+    new_email,
+    past_the_reuse_grace,
+    register,
+)
 from tests.conftest import bind_to_connection, build_app, delivered, http_client, make_settings
 from tests.mailbox import Mailbox
 from tests.network import closed_port
@@ -183,13 +191,6 @@ async def test_refresh_rotates_the_pair_and_uses_up_the_old_token(
     assert (await client.get(ME, headers=bearer(rotated["access_token"]))).status_code == 200
     again = await client.post(REFRESH, json={"refresh_token": rotated["refresh_token"]})
     assert again.status_code == 200
-
-
-async def past_the_reuse_grace(connection: AsyncConnection) -> None:
-    """As if REFRESH_REUSE_GRACE_SECONDS (10 by default) had passed since every use."""
-    await connection.execute(
-        text("UPDATE refresh_tokens SET used_at = used_at - interval '11 seconds'")
-    )
 
 
 async def test_a_refresh_token_reused_after_the_grace_revokes_the_whole_family(

@@ -19,7 +19,7 @@ from tests.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.e2e
 CLIENT_TIMEOUT = 1.0
-KEEPALIVE = 2.5
+KEEPALIVE = 2
 SLACK = 1.0  # scheduling on a busy 2-core machine
 SLOW_CLIENTS = 100
 

@@ -23,8 +23,7 @@ from tests.postgres_server import PostgresServer
 pytestmark = pytest.mark.e2e
 DRAIN_SECONDS = 2.0
 CLIENTS = 8
-# uvicorn's supervisor looks at its signals every 0.5 s before passing SIGTERM on.
-READY_TURNS_WITHIN_SECONDS = 0.8
+READY_TURNS_WITHIN_SECONDS = 0.3
 
 
 @pytest.fixture
