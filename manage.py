@@ -22,7 +22,12 @@ from shared.db import connect_asyncpg
 from shared.jobs import admin as job_admin
 from shared.jobs.metrics import serve_worker_metrics
 from shared.logs import configure_logging
-from shared.provisioning import create_database_if_missing, upgrade_to_head
+from shared.provisioning import (
+    DATABASE_ERRORS,
+    create_database_if_missing,
+    database_error_line,
+    upgrade_to_head,
+)
 from shared.serving.run import serve_api
 from shared.settings import Settings, load_settings
 
@@ -31,9 +36,13 @@ ROOT = Path(__file__).resolve().parent
 
 
 def migrate(settings: Settings) -> None:
-    if asyncio.run(create_database_if_missing(settings.database)):
-        logger.info("database_created", database=settings.database.database)
-    upgrade_to_head(settings.database)
+    """Create the database if missing and migrate it; one line and exit 1 if it cannot be."""
+    try:
+        if asyncio.run(create_database_if_missing(settings.database)):
+            logger.info("database_created", database=settings.database.database)
+        upgrade_to_head(settings.database)
+    except DATABASE_ERRORS as error:
+        sys.exit(database_error_line(settings.database, error))
     logger.info("database_migrated", database=settings.database.database)
 
 

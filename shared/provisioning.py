@@ -4,14 +4,27 @@ Used by `manage.py` (behind `make run` and `make migrate`) and by the test harne
 creates, migrates and drops a uniquely named database per run.
 """
 
+import socket
 from pathlib import Path
 
 import asyncpg
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 
 from .db import connect_asyncpg
+
+# What connecting, creating or migrating raises when the database cannot be used: the server
+# unreachable, refusing us, or refusing what we ask. Anything else is a bug (a traceback).
+DATABASE_ERRORS = (
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    sa_exc.DBAPIError,
+)
 
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
 MAINTENANCE_DATABASE = "postgres"
@@ -65,3 +78,25 @@ def upgrade_to_head(url: URL) -> None:
     """`alembic upgrade heads`: every module's branch (blocking, and runs its own event loop:
     call it from a thread when an event loop is already running)."""
     command.upgrade(alembic_config(url), "heads")
+
+
+def database_error_line(url: URL, error: BaseException) -> str:
+    """One line for an operator: where (host and port from DATABASE_URL, never its password)
+    and why, for one of DATABASE_ERRORS."""
+    cause = error.orig if isinstance(error, sa_exc.DBAPIError) and error.orig else error
+    user, database = url.username or "postgres", url.database
+    if isinstance(cause, ConnectionRefusedError):
+        reason = "connection refused (is PostgreSQL running and listening there?)"
+    elif isinstance(cause, socket.gaierror):
+        reason = f"the host name does not resolve ({cause.strerror})"
+    elif isinstance(cause, TimeoutError):
+        reason = "no answer in time (a firewall, or the wrong host or port?)"
+    elif isinstance(cause, asyncpg.InsufficientPrivilegeError):
+        reason = f'database "{database}" does not exist and user "{user}" may not create it'
+    elif isinstance(cause, asyncpg.InvalidCatalogNameError):
+        reason = f"{cause} (and it could not be created)"
+    else:
+        reason = str(cause) or type(cause).__name__
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    return f"Database error: {url.host or 'localhost'}:{url.port or 5432}: {reason}"

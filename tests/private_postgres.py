@@ -16,6 +16,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Literal
 
+import pytest
 from sqlalchemy.engine import URL
 
 from tests.network import closed_port
@@ -43,12 +44,15 @@ def server_binaries() -> Path:
 
 
 class PrivatePostgres:
-    def __init__(self, directory: Path, bindir: Path, settings: dict[str, str]) -> None:
+    def __init__(
+        self, directory: Path, bindir: Path, settings: dict[str, str], password: str | None
+    ) -> None:
         self.directory = directory
         self.data = directory / "data"
         self.bindir = bindir
         self.port = closed_port()
         self.settings = settings
+        self.password = password  # None: trust authentication
 
     def _run(self, *command: str) -> None:
         prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
@@ -64,16 +68,28 @@ class PrivatePostgres:
 
     def url(self, database: str = "postgres") -> URL:
         return URL.create(
-            "postgresql+asyncpg", "postgres", host="127.0.0.1", port=self.port, database=database
+            "postgresql+asyncpg",
+            "postgres",
+            self.password,
+            host="127.0.0.1",
+            port=self.port,
+            database=database,
         )
 
     def initdb(self) -> None:
+        authentication = ["--auth=trust"]
+        if self.password is not None:
+            password_file = self.directory / "password"
+            password_file.write_text(self.password)
+            if os.geteuid() == 0:
+                shutil.chown(password_file, "postgres", "postgres")
+            authentication = ["--auth=scram-sha-256", f"--pwfile={password_file}"]
         self._run(
             str(self.bindir / "initdb"),
             "--pgdata",
             str(self.data),
             "--username=postgres",
-            "--auth=trust",
+            *authentication,
             "--no-sync",  # a throwaway cluster: no fsync while creating it
         )
 
@@ -107,14 +123,15 @@ class PrivatePostgres:
 
 
 @contextmanager
-def private_postgres(**settings: str) -> Iterator[PrivatePostgres]:
-    """A fresh, running cluster (`settings` as postgresql.conf parameters), removed after."""
+def private_postgres(password: str | None = None, **settings: str) -> Iterator[PrivatePostgres]:
+    """A fresh, running cluster (`settings` as postgresql.conf parameters), removed after;
+    with `password`, the postgres user needs it (SCRAM) instead of being trusted."""
     bindir = server_binaries()
     directory = Path(tempfile.mkdtemp(prefix="modulith-pg-"))
     try:
         if os.geteuid() == 0:
             shutil.chown(directory, "postgres", "postgres")
-        server = PrivatePostgres(directory, bindir, settings)
+        server = PrivatePostgres(directory, bindir, settings, password)
         server.initdb()
         server.start()
         try:
@@ -124,3 +141,15 @@ def private_postgres(**settings: str) -> Iterator[PrivatePostgres]:
                 server.stop("immediate")
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def own_postgres(password: str | None = None, **settings: str) -> Iterator[PrivatePostgres]:
+    """For a fixture: `private_postgres`, skipped with the reason where the server binaries
+    are missing, except in CI (CI=true), which installs them and never skips."""
+    try:
+        with private_postgres(password, **settings) as server:
+            yield server
+    except NoServerBinaries as missing:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(missing))

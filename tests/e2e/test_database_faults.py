@@ -6,7 +6,6 @@ What must hold: every answer is a 2xx or a 503 envelope (never a 500), every wri
 """
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,21 +19,11 @@ import pytest
 from shared.db import asyncpg_dsn
 from tests.accounts import bearer, login, new_email, register
 from tests.e2e.server import RunningServer, start_server
-from tests.private_postgres import NoServerBinaries, PrivatePostgres, private_postgres
+from tests.private_postgres import PrivatePostgres, own_postgres
 
 pytestmark = pytest.mark.e2e
 WRITERS = 32
 RECOVERY_TIMEOUT_SECONDS = 15.0
-
-
-def own_postgres(**settings: str) -> Iterator[PrivatePostgres]:
-    try:
-        with private_postgres(**settings) as server:
-            yield server
-    except NoServerBinaries as missing:
-        if os.environ.get("CI"):
-            raise  # CI installs them: never skipped there
-        pytest.skip(str(missing))
 
 
 @pytest.fixture
