@@ -24,6 +24,7 @@ from shared.jobs.metrics import serve_worker_metrics
 from shared.logs import configure_logging
 from shared.provisioning import (
     DATABASE_ERRORS,
+    check_reachable,
     create_database_if_missing,
     database_error_line,
     upgrade_to_head,
@@ -33,6 +34,14 @@ from shared.settings import Settings, load_settings
 
 logger = structlog.get_logger("manage")
 ROOT = Path(__file__).resolve().parent
+
+
+def require_database(settings: Settings) -> None:
+    """For commands that do not migrate: stop with one line if the database cannot be used."""
+    try:
+        asyncio.run(check_reachable(settings.database))
+    except DATABASE_ERRORS as error:
+        sys.exit(database_error_line(settings.database, error))
 
 
 def migrate(settings: Settings) -> None:
@@ -47,7 +56,9 @@ def migrate(settings: Settings) -> None:
 
 
 def serve(settings: Settings, *, reload: bool, skip_migrations: bool) -> None:
-    if not skip_migrations:
+    if skip_migrations:
+        require_database(settings)
+    else:
         migrate(settings)
     base = f"http://{settings.host}:{settings.port}"
     if settings.docs_enabled:
@@ -60,7 +71,9 @@ def serve(settings: Settings, *, reload: bool, skip_migrations: bool) -> None:
 
 
 def worker(settings: Settings) -> None:
-    """Process background jobs until SIGTERM or Ctrl-C; the jobs under way finish first."""
+    """Process background jobs until SIGTERM or Ctrl-C; the jobs under way finish first.
+    Once started, it rides out database outages, reconnecting."""
+    require_database(settings)
     container = build_container(settings)
 
     async def run() -> None:

@@ -59,6 +59,12 @@ async def create_database_if_missing(url: URL) -> bool:
         await connection.close()
 
 
+async def check_reachable(url: URL) -> None:
+    """Connect to the database `url` names and close again: raises one of DATABASE_ERRORS."""
+    connection = await connect_asyncpg(url)
+    await connection.close()
+
+
 async def drop_database(url: URL) -> None:
     name = _quoted_database_name(url)
     connection = await _connect_to_maintenance_db(url)

@@ -35,7 +35,7 @@ def assert_one_line(database_url: URL, command: str, *expected: str) -> None:
     assert SECRET not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("command", ["migrate", "serve"])
+@pytest.mark.parametrize("command", ["migrate", "serve", "serve --skip-migrations", "worker"])
 def test_postgresql_unreachable(command: str) -> None:
     url = make_url(f"postgresql+asyncpg://postgres:{SECRET}@127.0.0.1:{closed_port()}/app")
     assert_one_line(url, command, "connection refused")
@@ -46,7 +46,7 @@ def test_a_host_that_does_not_resolve() -> None:
     assert_one_line(url, "migrate", "does not resolve")
 
 
-@pytest.mark.parametrize("command", ["migrate", "serve"])
+@pytest.mark.parametrize("command", ["migrate", "serve --skip-migrations", "worker"])
 def test_a_wrong_password(postgres_with_a_password: PrivatePostgres, command: str) -> None:
     url = postgres_with_a_password.url("app").set(password=SECRET)
     assert_one_line(url, command, 'password authentication failed for user "postgres"')
