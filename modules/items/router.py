@@ -104,16 +104,43 @@ async def list_items(
     return ItemPage(data=[ItemRead.model_validate(item) for item in items], next_cursor=next_cursor)
 
 
+def _names_version(if_none_match: str, version: int) -> bool:
+    """True when an If-None-Match list names `version` (weak comparison, RFC 9110) or is `*`."""
+    for tag in if_none_match.split(","):
+        tag = tag.strip()
+        if tag == "*" or tag.removeprefix("W/").strip('"') == str(version):
+            return True
+    return False
+
+
 @router.get(
     "/{item_id}",
     summary="Get an item",
+    description="With `If-None-Match` naming the current version (`*`: any), `304` with the "
+    "`ETag` and no body: the copy the client holds is current.",
     response_model=ItemRead,
-    responses={200: {"headers": ETAG, "description": "The item"}, **error_responses(401, 404)},
+    responses={
+        200: {"headers": ETAG, "description": "The item"},
+        304: {"headers": ETAG, "description": "Not modified: `If-None-Match` names its version"},
+        **error_responses(401, 404),
+    },
 )
 async def get_item(
-    item_id: str, user: CurrentUser, service: ItemsServiceDep, session: SessionDep
-) -> JSONResponse:
-    return _item_response(_read(await service.get(session, user, item_id)))
+    item_id: str,
+    user: CurrentUser,
+    service: ItemsServiceDep,
+    session: SessionDep,
+    if_none_match: Annotated[
+        str | None,
+        Header(description='ETags the client holds, e.g. `"3"`.', max_length=1024),
+    ] = None,
+) -> Response:
+    item = await service.get(session, user, item_id)
+    if if_none_match is not None and _names_version(if_none_match, item.version):
+        return Response(
+            status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": f'"{item.version}"'}
+        )
+    return _item_response(_read(item))
 
 
 @router.patch(

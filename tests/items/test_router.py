@@ -101,6 +101,39 @@ async def test_get_returns_the_item_with_its_etag(
     assert response.headers["etag"] == '"1"'
 
 
+@pytest.mark.parametrize("if_none_match", ['"1"', 'W/"1"', '"7", "1"', "*"])
+async def test_if_none_match_naming_the_current_version_is_304_with_the_etag_and_no_body(
+    client: httpx.AsyncClient, alice: Account, if_none_match: str
+) -> None:
+    item = await create_item(client, alice)
+    headers = alice.headers | {"If-None-Match": if_none_match}
+    response = await client.get(f"{ITEMS}/{item['id']}", headers=headers)
+    assert response.status_code == 304
+    assert response.headers["etag"] == '"1"'
+    assert response.content == b""
+
+
+async def test_if_none_match_naming_an_old_version_gets_the_item(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    item = await create_item(client, alice)
+    await client.patch(f"{ITEMS}/{item['id']}", json={"title": "renamed"}, headers=alice.headers)
+    headers = alice.headers | {"If-None-Match": '"1"'}
+    response = await client.get(f"{ITEMS}/{item['id']}", headers=headers)
+    assert response.status_code == 200
+    assert response.json()["title"] == "renamed"
+    assert response.headers["etag"] == '"2"'
+
+
+async def test_if_none_match_on_someone_elses_item_is_still_404(
+    client: httpx.AsyncClient, alice: Account, bob: Account
+) -> None:
+    bobs = await create_item(client, bob)
+    headers = alice.headers | {"If-None-Match": "*"}
+    response = await client.get(f"{ITEMS}/{bobs['id']}", headers=headers)
+    assert response.status_code == 404
+
+
 async def test_missing_malformed_and_someone_elses_items_look_the_same(
     client: httpx.AsyncClient, alice: Account, bob: Account
 ) -> None:
