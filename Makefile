@@ -70,8 +70,8 @@ module: .venv/.installed ## scaffold and register a module: make module name=ord
 docs: .venv/.installed ## write docs/modules.md (routes, tables, events, settings) from the code
 	$(RUN) python manage.py docs
 
-bench: .venv/.installed ## load benchmark against a bare-stack reference (SMOKE=1: 2 s runs)
-	@command -v wrk >/dev/null || { echo "make bench needs wrk: sudo apt-get install wrk (Debian/Ubuntu) or brew install wrk"; exit 2; }
+bench: .venv/.installed ## load benchmark against a bare-stack reference, a line per run (SMOKE=1: 2 s runs); installs wrk if it can
+	@bash bench/install_wrk.sh
 	$(RUN) python -m bench.run $(if $(SMOKE),--smoke)
 
 up: ## the whole stack with docker compose (API, migration job, PostgreSQL, Redis)

@@ -65,11 +65,16 @@ def main() -> None:
     table = render(rows, storms, plan_text(plan))
     checks = verdicts(rows, storms)
     (results / "results.md").write_text(table + "\n" + checks + "\n")
-    print(table + "\n" + checks)
+    print("\n" + table + "\n" + checks)
     print(f"\nRaw wrk output and this table: {results.relative_to(ROOT)}/")
     failed = [row for row in rows if row.errors] + [storm for storm in storms if storm.errors]
     if failed:
         sys.exit(f"{len(failed)} run(s) had non-2xx responses or socket errors")
+
+
+def progress(line: str) -> None:
+    """One line as the run goes (the table comes at the end, after minutes)."""
+    print(line, flush=True)
 
 
 def plan_text(plan: Plan) -> str:
@@ -90,6 +95,7 @@ class Benchmark:
         self.owner_id: str | None = None
 
     def run(self) -> tuple[list[Row], list[Storm]]:
+        progress(f"bench: {plan_text(self.plan)}; results in {self.results.relative_to(ROOT)}/")
         asyncio.run(recreate(self.database_url))
         try:
             return self._run_all()
@@ -104,6 +110,7 @@ class Benchmark:
             database_url = self.database_url.render_as_string(hide_password=False)
             command, environment = service_command(database_url, workers, service_port)
             log = self.results / f"service-w{workers}.log"
+            progress(f"starting the service and the reference with {workers} worker(s)")
             with serving("service", command, environment, service_port, log) as service:
                 token = self._account(service)
                 command, environment = reference_command(
@@ -171,7 +178,13 @@ class Benchmark:
             slug = scenario.name.split("?")[0].replace("/", "_").replace(" ", "").strip("_")
             (self.results / f"{name}-{slug}-w{workers}-c{connections}.txt").write_text(run.raw)
             figures[name] = run
-        return Row(scenario.name, workers, connections, figures["service"], figures["reference"])
+        row = Row(scenario.name, workers, connections, figures["service"], figures["reference"])
+        progress(
+            f"{scenario.name:<28} {workers} worker(s) {connections:>3} conns  "
+            f"{figures['service'].rate:>8,.0f} req/s  reference {figures['reference'].rate:>8,.0f}"
+            f"  ratio {row.rate_ratio:.2f}×"
+        )
+        return row
 
     def _login_storm(self, service: str, workers: int) -> Storm:
         """/health latency alone, then while STORM_CONNECTIONS clients log in non-stop."""
@@ -193,6 +206,10 @@ class Benchmark:
         logins = finish(storm)
         for name, run in (("alone", alone), ("during", during), ("logins", logins)):
             (self.results / f"storm-{name}-w{workers}.txt").write_text(run.raw)
+        progress(
+            f"{'login storm':<28} {workers} worker(s) /health p99 {alone.p99_us / 1000:.1f} ms "
+            f"alone, {during.p99_us / 1000:.1f} ms during {logins.rate:,.0f} logins/s"
+        )
         return Storm(workers, alone, during, logins)
 
 
