@@ -38,7 +38,7 @@ from shared.jobs.metrics import JobMetrics
 from shared.jobs.queue import JobQueue
 from shared.jobs.worker import JobRunner, Worker
 from shared.logs import configure_logging
-from shared.metrics import RequestMetrics, make_metrics_registry
+from shared.metrics import RequestMetrics, make_metrics_registry, make_scrape_registry
 from shared.module import Module, mount_module_containers
 from shared.provided import check_provided
 from shared.rate_limit import RateLimitHeadersMiddleware, RateLimits, enforce_rate_limit
@@ -68,6 +68,7 @@ class AppContainer(containers.DeclarativeContainer):
     session_factory = providers.Singleton(make_session_factory, engine)
     redis = providers.Singleton(make_redis, settings)
     metrics_registry = providers.Singleton(make_metrics_registry, engine)
+    metrics_scrape = providers.Singleton(make_scrape_registry, metrics_registry)
     request_metrics = providers.Singleton(RequestMetrics, metrics_registry)
 
     # Background work: the tasks of the kernel and of every module, the queue they are

@@ -1,12 +1,22 @@
-"""Prometheus metrics, held in a registry per app (tests build many apps in one process)."""
+"""Prometheus metrics, held in a registry per app (tests build many apps in one process).
 
+With several worker processes (WORKERS > 1), `shared/serving` points PROMETHEUS_MULTIPROC_DIR
+at a fresh directory before they start: prometheus-client then keeps every process's values
+in files there, and a scrape of any worker reads and sums them all.
+"""
+
+import os
 from collections.abc import Iterator
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
+
+MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class RequestMetrics:
@@ -28,7 +38,10 @@ class RequestMetrics:
         # Bounded: methods × route templates (unknown paths share one) × statuses.
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.in_flight = Gauge(
-            "http_requests_in_flight", "Requests being served right now.", registry=registry
+            "http_requests_in_flight",
+            "Requests being served right now.",
+            registry=registry,
+            multiprocess_mode="livesum",
         )
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -69,7 +82,49 @@ class DatabasePoolCollector(Collector):
         )
 
 
+class PoolGauges:
+    """The pool's figures as gauges written at each checkout, checkin, connect and close: in
+    multiprocess mode a scrape cannot ask another process's pool, so each process keeps its
+    own up to date, and the scrape sums the live ones."""
+
+    def __init__(self, engine: AsyncEngine, registry: CollectorRegistry) -> None:
+        def gauge(name: str, documentation: str) -> Gauge:
+            return Gauge(name, documentation, registry=registry, multiprocess_mode="livesum")
+
+        self.pool = engine.pool
+        self.size = gauge("db_pool_size", "Connections the pool keeps open.")
+        self.checked_out = gauge("db_pool_checked_out", "Pooled connections in use right now.")
+        self.checked_in = gauge("db_pool_checked_in", "Idle connections in the pool.")
+        self.overflow = gauge("db_pool_overflow", "Connections open beyond the pool size.")
+        for name in ("checkout", "checkin", "connect", "close"):
+            event.listen(engine.sync_engine, name, self.update)
+        self.update()  # the pool's size counts before its first connection
+
+    def update(self, *_: Any) -> None:
+        pool = self.pool
+        if isinstance(pool, QueuePool):
+            self.size.set(pool.size())
+            self.checked_out.set(pool.checkedout())
+            self.checked_in.set(pool.checkedin())
+            self.overflow.set(max(pool.overflow(), 0))
+
+
 def make_metrics_registry(engine: AsyncEngine) -> CollectorRegistry:
+    """Where this process's metrics are declared (and, with one process, read from)."""
     registry = CollectorRegistry()
-    registry.register(DatabasePoolCollector(engine))
+    if os.environ.get(MULTIPROCESS_DIRECTORY):
+        PoolGauges(engine, registry)
+    else:
+        registry.register(DatabasePoolCollector(engine))
     return registry
+
+
+def make_scrape_registry(registry: CollectorRegistry) -> CollectorRegistry:
+    """What /metrics reads: this process's registry, or with several processes the sum over
+    all of them, from the multiprocess directory."""
+    directory = os.environ.get(MULTIPROCESS_DIRECTORY)
+    if not directory:
+        return registry
+    everyone = CollectorRegistry()
+    multiprocess.MultiProcessCollector(everyone, path=directory)  # type: ignore[no-untyped-call]
+    return everyone

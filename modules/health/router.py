@@ -121,8 +121,9 @@ async def metrics_access(
     "/metrics",
     summary="Prometheus metrics",
     description="Request count, latency and in-flight requests by route template; DB pool; "
-    "jobs enqueued, succeeded, retried and failed by task, and the job backlog. With "
-    "`METRICS_TOKEN` set, only with `Authorization: Bearer <METRICS_TOKEN>`.",
+    "jobs enqueued, succeeded, retried and failed by task, and the job backlog. With several "
+    "worker processes, the sum over all of them. With `METRICS_TOKEN` set, only with "
+    "`Authorization: Bearer <METRICS_TOKEN>`.",
     response_class=Response,
     responses={
         200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
@@ -131,7 +132,7 @@ async def metrics_access(
     dependencies=[Depends(metrics_access)],
 )
 async def get_metrics(
-    registry: Annotated[CollectorRegistry, Depends(provided("metrics_registry"))],
+    registry: Annotated[CollectorRegistry, Depends(provided("metrics_scrape"))],
     job_metrics: Annotated[JobMetrics, Depends(provided("job_metrics"))],
     engine: Annotated[AsyncEngine, Depends(provided("engine"))],
 ) -> Response:

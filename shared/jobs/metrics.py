@@ -49,14 +49,24 @@ class JobMetrics:
             ["task"],
             registry=registry,
         )
-        self.pending = Gauge("jobs_pending", "Jobs waiting in the queue.", registry=registry)
+        # Read from the queue table: every process reports the same, the newest read wins.
+        self.pending = Gauge(
+            "jobs_pending",
+            "Jobs waiting in the queue.",
+            registry=registry,
+            multiprocess_mode="livemostrecent",
+        )
         self.failed_held = Gauge(
-            "jobs_failed_held", "Failed jobs kept for `manage.py jobs retry`.", registry=registry
+            "jobs_failed_held",
+            "Failed jobs kept for `manage.py jobs retry`.",
+            registry=registry,
+            multiprocess_mode="livemostrecent",
         )
         self.oldest_pending_age = Gauge(
             "jobs_oldest_pending_age_seconds",
             "How long the longest-waiting job that is due has waited (0 when none is).",
             registry=registry,
+            multiprocess_mode="livemostrecent",
         )
 
     async def read_backlog(self, engine: AsyncEngine) -> None:

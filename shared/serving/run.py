@@ -1,12 +1,15 @@
 """`serve_api`: uvicorn as `manage.py serve` runs it (what uvicorn.run does, with our config,
 protocol and supervisor)."""
 
+import os
 import sys
+import tempfile
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import ChangeReload
 
+from shared.metrics import MULTIPROCESS_DIRECTORY
 from shared.settings import Settings
 
 from .config import ServerConfig
@@ -50,7 +53,10 @@ def serve_api(settings: Settings, *, reload: bool) -> None:
         if config.should_reload:
             ChangeReload(config, target=server.run, sockets=[config.bind_socket()]).run()
         elif config.workers > 1:
-            DrainingSupervisor(config, sockets=[config.bind_socket()]).run()
+            # Set before the workers start (they read it when they import prometheus-client).
+            with tempfile.TemporaryDirectory(prefix="modulith-metrics-") as metrics:
+                os.environ[MULTIPROCESS_DIRECTORY] = metrics
+                DrainingSupervisor(config, sockets=[config.bind_socket()]).run()
         else:
             server.run()
     except KeyboardInterrupt:  # Ctrl-C twice: uvicorn stopped at once

@@ -15,7 +15,10 @@ import time
 from types import FrameType
 
 import structlog
+from prometheus_client.multiprocess import mark_process_dead
 from uvicorn.supervisors import Multiprocess
+
+from shared.metrics import MULTIPROCESS_DIRECTORY
 
 from .config import ServerConfig
 
@@ -38,6 +41,16 @@ class DrainingSupervisor(Multiprocess):
             if process.pid is not None and process.exitcode is None:
                 os.kill(process.pid, signal.SIGTERM)
         self.signal_queue.append(signum)
+
+    def keep_subprocess_alive(self) -> None:
+        """uvicorn's (a dead or hung worker is replaced), and the metrics of a worker that is
+        gone stop counting in the live gauges (in-flight requests, the pool)."""
+        before = {process.pid for process in self.processes}
+        super().keep_subprocess_alive()
+        directory = os.environ.get(MULTIPROCESS_DIRECTORY)
+        for pid in before - {process.pid for process in self.processes}:
+            if pid is not None and directory:
+                mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
 
     def handle_term(self) -> None:
         logger.info("draining", seconds=self.config.shutdown_drain, workers=len(self.processes))
