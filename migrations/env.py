@@ -18,6 +18,7 @@ from sqlmodel import SQLModel
 
 import shared.db  # noqa: F401  (sets the constraint naming convention before models load)
 from main import MODULES
+from shared.db import PGBOUNCER_SAFE_CONNECT_ARGS
 from shared.jobs.schema import ENGINE_TABLES
 from shared.module import tables_by_module
 from shared.settings import load_settings
@@ -89,7 +90,10 @@ def _run_migrations(connection: Connection) -> None:
 
 
 async def run_migrations_online() -> None:
-    engine = create_async_engine(DATABASE_URL, poolclass=pool.NullPool)
+    # One short-lived connection: no statement cache to lose, and safe behind PgBouncer.
+    engine = create_async_engine(
+        DATABASE_URL, poolclass=pool.NullPool, connect_args=PGBOUNCER_SAFE_CONNECT_ARGS
+    )
     async with engine.connect() as connection:
         await connection.run_sync(_run_migrations)
     await engine.dispose()

@@ -5,7 +5,8 @@ Reads use `SessionDep`; writes use `UnitOfWork`, which commits before the respon
 """
 
 import socket
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -13,7 +14,7 @@ import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -52,34 +53,81 @@ PLAIN_CONNECT_TIMEOUT_SECONDS = 10.0
 
 
 async def connect_asyncpg(url: URL) -> asyncpg.Connection:
-    """One plain asyncpg connection to `url` (no pool, no SQLAlchemy), for commands and tools."""
-    return await asyncpg.connect(asyncpg_dsn(url), timeout=PLAIN_CONNECT_TIMEOUT_SECONDS)
+    """One plain asyncpg connection to `url` (no pool, no SQLAlchemy), for commands and tools:
+    short-lived, so without a statement cache, which also makes it safe behind PgBouncer."""
+    return await asyncpg.connect(
+        asyncpg_dsn(url), timeout=PLAIN_CONNECT_TIMEOUT_SECONDS, statement_cache_size=0
+    )
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4().hex}__"
+
+
+# For connections that may go through PgBouncer in transaction pooling mode, where clients
+# take turns on the server's connections: no statement kept prepared across transactions (the
+# next transaction may run on another server connection), and names no other client can
+# reuse (a server connection keeps what a previous client prepared on it).
+PGBOUNCER_SAFE_CONNECT_ARGS: dict[str, Any] = {
+    "statement_cache_size": 0,  # asyncpg's own cache
+    "prepared_statement_cache_size": 0,  # SQLAlchemy's asyncpg adapter's
+    "prepared_statement_name_func": _unique_statement_name,
+}
+
+
+def timeout_settings(settings: Settings) -> dict[str, str]:
+    """The server-side limits every connection of the app runs under."""
+    return {
+        "statement_timeout": str(settings.db_statement_timeout_ms),
+        # A statement queued behind a lock (a migration's, say) gives its connection back
+        # soon: otherwise a table lock holds the whole pool for the statement timeout, and
+        # requests waiting for the pool get their 503 after both.
+        "lock_timeout": str(settings.db_lock_timeout_ms),
+    }
 
 
 def make_engine(settings: Settings) -> AsyncEngine:
     timeout_ms = settings.db_statement_timeout_ms
+    connect_args: dict[str, Any] = {
+        "timeout": settings.db_connect_timeout,
+        # The server cancels slow statements; the client gives up a little later in case the
+        # server itself is unreachable mid-query.
+        "command_timeout": timeout_ms / 1000 + 5,
+        "server_settings": {"application_name": "modulith", **timeout_settings(settings)},
+    }
+    if settings.db_pgbouncer:
+        # PgBouncer refuses startup parameters it does not know: the limits are set at the
+        # start of each transaction instead (one more statement in its first round trip).
+        connect_args |= PGBOUNCER_SAFE_CONNECT_ARGS | {
+            "server_settings": {"application_name": "modulith"}
+        }
     engine = create_async_engine(
         settings.database,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
-        connect_args={
-            "timeout": settings.db_connect_timeout,
-            # The server cancels slow statements; the client gives up a little later in case
-            # the server itself is unreachable mid-query.
-            "command_timeout": timeout_ms / 1000 + 5,
-            "server_settings": {
-                "statement_timeout": str(timeout_ms),
-                # A statement queued behind a lock (a migration's, say) gives its connection
-                # back soon: otherwise a table lock holds the whole pool for the statement
-                # timeout, and requests waiting for the pool get their 503 after both.
-                "lock_timeout": str(settings.db_lock_timeout_ms),
-                "application_name": "modulith",
-            },
-        },
+        connect_args=connect_args,
     )
     event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
+    if settings.db_pgbouncer:
+        event.listen(engine.sync_engine, "begin", _transaction_limits(settings))
     return engine
+
+
+def _transaction_limits(settings: Settings) -> Callable[[Connection], None]:
+    """Behind PgBouncer: the timeouts for the transaction beginning, as `SET LOCAL` would set
+    them (set_config(..., true): they end with the transaction, never leak to the next client
+    of the server connection)."""
+    statement = (
+        "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)"
+    )
+    limits = timeout_settings(settings)
+    values = (limits["statement_timeout"], limits["lock_timeout"])
+
+    def set_limits(connection: Connection) -> None:
+        connection.exec_driver_sql(statement, values)
+
+    return set_limits
 
 
 def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:

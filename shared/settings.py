@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     db_pool_timeout: float = Field(5.0, gt=0, description="seconds to wait for a pooled connection")
     db_statement_timeout_ms: int = Field(15_000, gt=0)
     db_connect_timeout: float = Field(5.0, gt=0, description="seconds to open a connection")
+    db_pgbouncer: bool = Field(
+        False, description="true behind PgBouncer in transaction pooling mode"
+    )
     db_lock_timeout_ms: int = Field(
         2_000,
         gt=0,

@@ -28,7 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..db import asyncpg_dsn
+from ..db import asyncpg_dsn, timeout_settings
 from ..periodic import running_every
 from ..settings import Settings
 from .messages import TaskRegistry
@@ -186,8 +186,9 @@ class Worker:
             batch_size=BATCH_SIZE,
             max_concurrent_tasks=MAX_JOBS_AT_ONCE,
             heartbeat_timeout=self.heartbeat_timeout,
-            # A dead LISTEN connection ends the round; the supervisor starts a new one.
-            shutdown_on_listener_failure=True,
+            # A dead LISTEN connection ends the round; the supervisor starts a new one. Behind
+            # PgBouncer LISTEN never hears anything: polling alone, by design.
+            shutdown_on_listener_failure=not self.settings.db_pgbouncer,
             restart_on_failure=True,
             restart_delay=RESTART_DELAY,
             shutdown=stop,
@@ -196,16 +197,24 @@ class Worker:
     @contextlib.asynccontextmanager
     async def _queue_manager(self) -> AsyncIterator[QueueManager]:
         timeout_ms = self.settings.db_statement_timeout_ms
+        server_settings = {"application_name": "modulith-worker"}
+        if self.settings.db_pgbouncer:
+            # PgBouncer refuses other startup parameters, and a session-level SET would stay
+            # on the server connection for its next client: the client-side timeout bounds
+            # the worker's statements. Its LISTEN hears nothing through transaction pooling:
+            # polling every POLL_INTERVAL finds the jobs.
+            cache: dict[str, Any] = {"statement_cache_size": 0}
+        else:
+            server_settings |= timeout_settings(self.settings)
+            cache = {}
         pool: Any = await asyncpg.create_pool(
             self._dsn,
             min_size=1,
             max_size=3,  # LISTEN holds one; dequeues, heartbeats and logs share the others
             timeout=self.settings.db_connect_timeout,
             command_timeout=timeout_ms / 1000 + 5,
-            server_settings={
-                "statement_timeout": str(timeout_ms),
-                "application_name": "modulith-worker",
-            },
+            server_settings=server_settings,
+            **cache,
         )
         try:
             manager = QueueManager(Queries(AsyncpgPoolDriver(pool)))

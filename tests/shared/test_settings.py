@@ -41,6 +41,7 @@ def test_defaults_follow_operations_md() -> None:
     assert (s.host, s.port, s.workers) == ("127.0.0.1", 8000, 1)
     assert s.redis_url is None and s.trusted_proxies == []
     assert s.refresh_reuse_grace_seconds == 10
+    assert s.db_pgbouncer is False and s.db_lock_timeout_ms == 2000
     assert (s.shutdown_drain_seconds, s.keepalive_timeout_seconds) == (0, 75)
     assert (s.max_header_bytes, s.client_header_timeout_seconds) == (65536, 10)
 
