@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from dependency_injector import containers, providers
 from fastapi import Depends, FastAPI
@@ -48,6 +49,10 @@ from shared.request_telemetry import RequestTelemetryMiddleware
 from shared.security_headers import SecurityHeadersMiddleware
 from shared.serving.drain import drain_on_sigterm
 from shared.settings import Settings, load_settings
+from shared.tracing import make_tracer_provider, trace_requests, tracing_statements
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 # Every module, in the order their routers are mounted. `make module name=…` adds one here;
 # its container comes with its Module record (the ones wired to each other are below).
@@ -64,6 +69,8 @@ def task_registry(email_delivery: EmailDelivery, *extra: tuple[str, Handlers]) -
 
 class AppContainer(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
+    # OpenTelemetry's, or None when tracing is off (shared/tracing.py).
+    tracer_provider: providers.Provider[Any] = providers.Object(None)
     engine = providers.Singleton(make_engine, settings)
     session_factory = providers.Singleton(make_session_factory, engine)
     redis = providers.Singleton(make_redis, settings)
@@ -78,12 +85,18 @@ class AppContainer(containers.DeclarativeContainer):
     )
     tasks = providers.Singleton(task_registry, email_delivery)
     job_metrics = providers.Singleton(JobMetrics, metrics_registry)
-    jobs = providers.Singleton(JobQueue, tasks, job_metrics.provided.enqueued)
+    jobs = providers.Singleton(
+        JobQueue,
+        tasks,
+        job_metrics.provided.enqueued,
+        traced=providers.Callable(lambda provider: provider is not None, tracer_provider),
+    )
     job_runner = providers.Singleton(
         JobRunner,
         tasks,
         session_factory,
         providers.Callable(lambda s: timedelta(seconds=s.job_timeout_seconds), settings),
+        tracer_provider,
     )
     worker = providers.Singleton(Worker, settings, job_runner, job_metrics)
 
@@ -122,18 +135,26 @@ def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
 
-def build_container(settings: Settings) -> AppContainer:
+def build_container(
+    settings: Settings, tracer_provider: "TracerProvider | None" = None
+) -> AppContainer:
     """The root container, with every module's own container mounted on it."""
     container = AppContainer(settings=providers.Object(settings))
+    container.tracer_provider.override(providers.Object(tracer_provider))
     mount_module_containers(container, MODULES)
     return container
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, tracer_provider: "TracerProvider | None" = None
+) -> FastAPI:
+    """The app. `tracer_provider` replaces the one OTEL_EXPORTER_OTLP_ENDPOINT would make
+    (tests pass one with the SDK's in-memory exporter)."""
     settings = settings or load_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    tracer_provider = tracer_provider or make_tracer_provider(settings)
+    configure_logging(settings.log_level, settings.log_format, tracing=tracer_provider is not None)
 
-    container = build_container(settings)
+    container = build_container(settings, tracer_provider)
     container.check_dependencies()
     check_provided(container)  # every Depends(provided("…")) names a provider
 
@@ -145,6 +166,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # the first request.
             container.rate_limits()
         async with AsyncExitStack() as modules:
+            if tracer_provider is not None:
+                modules.enter_context(tracing_statements(container.engine(), tracer_provider))
+                modules.callback(tracer_provider.shutdown)  # the last spans are sent
             for module in MODULES:
                 if module.lifespan is not None:
                     await modules.enter_async_context(module.lifespan(container))
@@ -204,6 +228,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.environment == "production")
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    if tracer_provider is not None:
+        trace_requests(app, tracer_provider)  # outermost: the span times all of the above
 
     for module in MODULES:
         if module.rate_limited and settings.rate_limit_enabled:

@@ -31,6 +31,7 @@ from shared.provisioning import (
 )
 from shared.serving.run import serve_api
 from shared.settings import Settings, load_settings
+from shared.tracing import make_tracer_provider
 
 logger = structlog.get_logger("manage")
 ROOT = Path(__file__).resolve().parent
@@ -74,7 +75,8 @@ def worker(settings: Settings) -> None:
     """Process background jobs until SIGTERM or Ctrl-C; the jobs under way finish first.
     Once started, it rides out database outages, reconnecting."""
     require_database(settings)
-    container = build_container(settings)
+    tracer_provider = make_tracer_provider(settings)  # None unless OTEL_EXPORTER_OTLP_ENDPOINT
+    container = build_container(settings, tracer_provider)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -96,6 +98,8 @@ def worker(settings: Settings) -> None:
             await container.worker().run(stop)
         finally:
             await container.engine().dispose()
+            if tracer_provider is not None:
+                tracer_provider.shutdown()  # the last spans are sent
 
     asyncio.run(run())
 
@@ -229,7 +233,9 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(
+        settings.log_level, settings.log_format, tracing=bool(settings.otel_exporter_otlp_endpoint)
+    )
     if args.command == "serve":
         serve(settings, reload=args.reload, skip_migrations=args.skip_migrations)
     elif args.command == "module":

@@ -11,6 +11,7 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from .request_id import request_id_var
+from .tracing import add_trace_id
 
 
 def _add_request_id(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -20,11 +21,13 @@ def _add_request_id(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDi
     return event_dict
 
 
-def configure_logging(level: str, log_format: str) -> None:
+def configure_logging(level: str, log_format: str, *, tracing: bool = False) -> None:
+    """`tracing`: lines logged inside a span carry its trace_id (OpenTelemetry is on)."""
     shared: list[Processor] = [
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         _add_request_id,
+        *([add_trace_id] if tracing else []),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     # Tracebacks without local variables: those hold request headers, tokens and passwords.

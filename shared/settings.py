@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     )
     docs_enabled: bool = Field(default_factory=lambda data: data["environment"] != "production")
 
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP collector (http://host:4318): traces are exported there"
+    )
     metrics_token: SecretStr | None = Field(
         None, description="when set, /metrics asks for it as a bearer token"
     )

@@ -224,13 +224,14 @@ async def delivered(app: FastAPI, connection: AsyncConnection) -> None:
     covers the real worker."""
     queued = await connection.execute(
         text(
-            "SELECT id, headers->>'task', payload FROM pgqueuer WHERE status = 'queued' ORDER BY id"
+            "SELECT id, headers->>'task', payload, headers FROM pgqueuer"
+            " WHERE status = 'queued' ORDER BY id"
         )
     )
     runner = app.state.container.job_runner()
-    for job_id, task, payload in queued.all():
+    for job_id, task, payload, headers in queued.all():
         await connection.execute(text("DELETE FROM pgqueuer WHERE id = :id"), {"id": job_id})
-        await runner.run(task, payload)
+        await runner.run(task, payload, headers)
 
 
 class CapturedLogs(logging.Handler):

@@ -15,6 +15,7 @@ from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..tracing import carry_trace
 from .messages import Event, Job, Message, Task, TaskRegistry
 
 # Every job goes through one engine entrypoint; the task is named in the job's headers. A
@@ -69,9 +70,10 @@ class SessionConnectionDriver:
 class JobQueue:
     """Enqueue jobs and publish events in the caller's transaction."""
 
-    def __init__(self, tasks: TaskRegistry, enqueued: Counter) -> None:
+    def __init__(self, tasks: TaskRegistry, enqueued: Counter, *, traced: bool = False) -> None:
         self.tasks = tasks
         self.enqueued = enqueued
+        self.traced = traced  # tracing is on: each job carries the trace that queued it
         # Built once: PgQueuer reads its settings when its query builders are made. Each call
         # gets a copy bound to the caller's connection.
         self._queries = Queries(SessionConnectionDriver(None))  # type: ignore[arg-type]
@@ -85,6 +87,12 @@ class JobQueue:
     async def publish(self, session: AsyncSession, event: Event) -> None:
         """One job per subscriber of `event`, written in the caller's transaction."""
         await self._write(session, event, self.tasks.tasks_for(event), None)
+
+    def _headers(self, task: Task) -> dict[str, str]:
+        headers = {TASK_HEADER: task.name}
+        if self.traced:
+            carry_trace(headers)
+        return headers
 
     async def _write(
         self, session: AsyncSession, message: Message, tasks: list[Task], delay: timedelta | None
@@ -101,7 +109,7 @@ class JobQueue:
             [0] * len(tasks),
             [delay] * len(tasks),
             None,
-            [{TASK_HEADER: task.name} for task in tasks],
+            [self._headers(task) for task in tasks],
         )
         # Counted when written: a transaction rolled back later takes its jobs with it.
         for task in tasks:

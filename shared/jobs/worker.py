@@ -11,9 +11,9 @@ PostgreSQL restart. What is ours: how a job runs (`JobRunner`), and how a failur
 import asyncio
 import contextlib
 import traceback
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pgqueuer
@@ -31,7 +31,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..db import asyncpg_dsn, timeout_settings
 from ..periodic import running_every
 from ..settings import Settings
+from ..tracing import job_span
 from .messages import TaskRegistry
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 from .metrics import JobMetrics
 from .queue import ENTRYPOINT, TASK_HEADER
 
@@ -71,12 +75,24 @@ class JobRunner:
         tasks: TaskRegistry,
         session_factory: async_sessionmaker[AsyncSession],
         timeout: timedelta,
+        tracer_provider: "TracerProvider | None" = None,
     ) -> None:
         self.tasks = tasks
         self.session_factory = session_factory
         self.timeout = timeout
+        self.tracer_provider = tracer_provider
 
-    async def run(self, task_name: str, payload: bytes | None) -> None:
+    async def run(
+        self, task_name: str, payload: bytes | None, headers: Mapping[str, Any] | None = None
+    ) -> None:
+        """Run the job; with tracing on, as a span in the trace its `headers` carry."""
+        if self.tracer_provider is None:
+            await self._run(task_name, payload)
+            return
+        with job_span(self.tracer_provider, task_name, headers):
+            await self._run(task_name, payload)
+
+    async def _run(self, task_name: str, payload: bytes | None) -> None:
         task = self.tasks.get(task_name)
         if task is None:
             raise UnrunnableJob(f"no handler knows the task {task_name!r}")
@@ -121,7 +137,7 @@ class _RetryingExecutor(AbstractEntrypointExecutor):
         attempt = job.attempts + 1  # PgQueuer counts the retries already made
         log = logger.bind(task=task, job_id=job.id, attempt=attempt)
         try:
-            await self.runner.run(str(task), job.payload)
+            await self.runner.run(str(task), job.payload, job.headers)
         except UnrunnableJob as error:
             log.error("job_failed", error=str(error))
             self.metrics.failed.labels(task).inc()
