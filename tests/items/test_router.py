@@ -331,3 +331,9 @@ async def test_an_expired_idempotency_key_starts_afresh(
     again = await client.post(ITEMS, headers=headers, json={"title": "b", "price": "2"})
     assert again.status_code == 201
     assert again.json()["id"] != first.json()["id"]
+
+
+async def test_the_schema_documents_if_none_match_and_304(client: httpx.AsyncClient) -> None:
+    get_item = (await client.get("/openapi.json")).json()["paths"]["/api/v1/items/{item_id}"]["get"]
+    assert "If-None-Match" in [parameter["name"] for parameter in get_item["parameters"]]
+    assert "ETag" in get_item["responses"]["304"]["headers"]

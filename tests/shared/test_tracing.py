@@ -104,7 +104,9 @@ async def test_tracing_is_off_without_an_endpoint_and_installs_nothing(
 ) -> None:
     assert settings.otel_exporter_otlp_endpoint is None
     assert make_tracer_provider(settings) is None
-    assert "OpenTelemetryMiddleware" not in [m.cls.__name__ for m in app.user_middleware]
+    assert "OpenTelemetryMiddleware" not in [
+        getattr(m.cls, "__name__", "") for m in app.user_middleware
+    ]
     assert app.state.container.tracer_provider() is None
     account = await create_account(client, "untraced")
     answer = await client.post(
