@@ -27,7 +27,6 @@ def configure_logging(level: str, log_format: str, *, tracing: bool = False) -> 
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         _add_request_id,
-        *([add_trace_id] if tracing else []),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     # Tracebacks without local variables: those hold request headers, tokens and passwords.
@@ -61,7 +60,13 @@ def configure_logging(level: str, log_format: str, *, tracing: bool = False) -> 
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                # Here, with the handler, not in the loggers' chain: loggers keep the chain
+                # they were first used with, and the handler is replaced at each configuration.
+                *([add_trace_id] if tracing else []),
+                *renderer,
+            ],
         )
     )
     root = logging.getLogger()
