@@ -9,7 +9,7 @@ RUN := $(UV) run --locked
 M ?=
 m ?=
 
-.PHONY: help install run dev worker test lint fmt migrate migration module superuser docs bench up down
+.PHONY: help install run dev worker test lint lint-schema fmt migrate migration module superuser docs bench up down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,7 +37,7 @@ worker: .venv/.installed ## a standalone background worker; run any number, on a
 test: .venv/.installed ## the whole suite on real PostgreSQL; M=<module> for one module
 	$(RUN) pytest $(if $(M),tests/$(M))
 
-lint: .venv/.installed ## ruff, mypy, import contracts, docs/modules.md fresh, Dockerfile, compose and CI schemas
+lint: .venv/.installed ## ruff, mypy, import contracts, docs/modules.md fresh, Dockerfile, compose and CI schemas, the OpenAPI schema (Redocly)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
@@ -46,6 +46,13 @@ lint: .venv/.installed ## ruff, mypy, import contracts, docs/modules.md fresh, D
 	$(RUN) hadolint Dockerfile
 	$(RUN) check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
 	$(RUN) check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
+	@$(MAKE) --no-print-directory lint-schema
+
+lint-schema: .venv/.installed ## the OpenAPI schema against Redocly's recommended rules (needs Node and npm)
+	@command -v npm >/dev/null || { echo "make lint-schema needs Node.js and npm (https://nodejs.org)"; exit 2; }
+	@npm ci --prefix .ci/redocly --silent --no-audit --no-fund
+	@$(RUN) python manage.py openapi > .ci/redocly/openapi.json
+	cd .ci/redocly && node_modules/.bin/redocly lint --config redocly.yaml openapi.json --format stylish
 
 fmt: .venv/.installed ## ruff format + safe fixes
 	$(RUN) ruff format .

@@ -41,6 +41,7 @@ from shared.jobs.worker import JobRunner, Worker
 from shared.logs import configure_logging
 from shared.metrics import RequestMetrics, make_metrics_registry, make_scrape_registry
 from shared.module import Module, mount_module_containers
+from shared.openapi_schema import complete_schema
 from shared.provided import check_provided
 from shared.rate_limit import RateLimitHeadersMiddleware, RateLimits, enforce_rate_limit
 from shared.redis_client import make_redis
@@ -190,6 +191,8 @@ def create_app(
         redoc_url=None,
         openapi_url=OPENAPI_URL if settings.docs_enabled else None,
         generate_unique_id_function=_operation_id,
+        # Relative: the schema describes the server it is served by, wherever that is.
+        servers=[{"url": "/", "description": "The server serving this schema"}],
         # Metrics are Prometheus (shared/metrics.py). FastAPI's own OpenTelemetry hooks would
         # look for configured providers on every request; turn them on here to use them.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -199,6 +202,7 @@ def create_app(
     app.state.container = container
 
     install_error_handlers(app)
+    complete_schema(app)  # the kernel's answers and headers, on every route's schema
     # Added innermost first. From the outside in: the client's real address (X-Forwarded-For
     # believed only from TRUSTED_PROXIES), the request id, the security headers, telemetry,
     # CORS and compression (so error responses get them too), the catch-all 500, the

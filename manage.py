@@ -6,6 +6,7 @@ Settings are validated first, so a bad configuration stops here with one line.
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ import asyncpg
 import structlog
 from fastapi_users.exceptions import InvalidPasswordException
 
-from main import MODULES, build_container
+from main import MODULES, build_container, create_app
 from modules.users.public import ensure_superuser
 from shared.db import connect_asyncpg
 from shared.jobs import admin as job_admin
@@ -221,6 +222,9 @@ def main() -> None:
     module_parser = commands.add_parser("module", help="scaffold and register a new module")
     module_parser.add_argument("name", help="lower-case plural noun, e.g. orders")
     module_parser.add_argument("--entity", help="the singular (default: name without its s)")
+    commands.add_parser(
+        "openapi", help="print the OpenAPI schema (JSON), as /openapi.json serves it"
+    )
     docs_parser = commands.add_parser("docs", help="write docs/modules.md from the code")
     docs_parser.add_argument("--check", action="store_true", help="fail if it is stale")
     superuser_parser = commands.add_parser(
@@ -242,6 +246,9 @@ def main() -> None:
         module(args.name, args.entity)
     elif args.command == "docs":
         docs(check=args.check)
+    elif args.command == "openapi":
+        quiet = settings.model_copy(update={"log_level": "WARNING"})  # stdout is the schema
+        print(json.dumps(create_app(quiet).openapi(), indent=2))
     elif args.command == "worker":
         worker(settings)
     elif args.command == "jobs":
