@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, EmailStr, Field
 
+from modules.users.public import NEW_PASSWORD_DESCRIPTION, NEW_PASSWORD_RULES
 from shared.error_handlers import ErrorBody
 from shared.pagination import Page
 
@@ -25,7 +26,9 @@ class EmailRequest(BaseModel):
 
 class ResetPasswordRequest(BaseModel):
     token: str = Field(max_length=2048)
-    password: str
+    password: str = Field(
+        description=NEW_PASSWORD_DESCRIPTION, json_schema_extra=NEW_PASSWORD_RULES
+    )
 
 
 class VerifyRequest(BaseModel):

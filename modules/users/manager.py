@@ -26,10 +26,7 @@ from .events import UserDeleted
 from .models import User
 from .passwords import PasswordHasher
 from .ports import AccountMailer, SessionRevoker, TwoFactorSwitch
-from .schemas import UserAdminUpdate
-
-PASSWORD_MIN_LENGTH = 8
-PASSWORD_MAX_LENGTH = 128
+from .schemas import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, UserAdminUpdate
 
 
 class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):

@@ -10,9 +10,11 @@ from .events import UserDeleted
 from .first_superuser import ensure_superuser
 from .manager import UserManager
 from .models import User
-from .schemas import UserCreate, UserRead
+from .schemas import NEW_PASSWORD_DESCRIPTION, NEW_PASSWORD_RULES, UserCreate, UserRead
 
 __all__ = [
+    "NEW_PASSWORD_DESCRIPTION",
+    "NEW_PASSWORD_RULES",
     "InvalidCurrentPassword",
     "User",
     "UserCreate",

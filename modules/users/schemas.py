@@ -4,11 +4,22 @@ from typing import Literal
 
 from fastapi_users import schemas
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic.config import JsonDict
+from pydantic.json_schema import SkipJsonSchema
 
 from shared.pagination import Page
 from shared.partial_update import PartialUpdate
 
 FullName = Field(default=None, max_length=100, examples=["Ada Lovelace"])
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 128
+# The length rules in the schema only: the user manager checks them (with the others) and
+# answers 400 with fastapi-users' codes, as the API promises, not pydantic's 422.
+NEW_PASSWORD_RULES: JsonDict = {"minLength": PASSWORD_MIN_LENGTH, "maxLength": PASSWORD_MAX_LENGTH}
+NEW_PASSWORD_DESCRIPTION = (
+    f"{PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters, not containing the e-mail,"
+    " not a common password."
+)
 
 
 class UserRead(BaseModel):
@@ -27,14 +38,20 @@ class UserRead(BaseModel):
 
 
 class UserCreate(schemas.BaseUserCreate):
-    """Registration. fastapi-users' `safe` create ignores the privilege fields it carries."""
+    """Registration."""
 
     email: EmailStr = Field(examples=["ada@example.com"])
     password: str = Field(
         examples=["correct horse battery staple"],
-        description="8 to 128 characters, not containing the e-mail, not a common password.",
+        description=NEW_PASSWORD_DESCRIPTION,
+        json_schema_extra=NEW_PASSWORD_RULES,
     )
     full_name: str | None = FullName
+    # fastapi-users' `safe` create ignores the privilege fields its base model carries: kept
+    # out of the schema, so no client thinks it can set them.
+    is_active: SkipJsonSchema[bool | None] = True
+    is_superuser: SkipJsonSchema[bool | None] = False
+    is_verified: SkipJsonSchema[bool | None] = False
 
 
 class UserSelfUpdate(PartialUpdate):
@@ -44,7 +61,9 @@ class UserSelfUpdate(PartialUpdate):
 
     email: EmailStr | None = None
     full_name: str | None = FullName
-    password: str | None = None
+    password: str | None = Field(
+        default=None, description=NEW_PASSWORD_DESCRIPTION, json_schema_extra=NEW_PASSWORD_RULES
+    )
     current_password: str | None = Field(
         default=None, description="Required when `email` or `password` changes."
     )

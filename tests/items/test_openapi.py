@@ -65,3 +65,20 @@ def test_every_response_declares_the_kernels_headers_and_public_routes_say_so(
                 assert "503" in op["responses"], where
             if "requestBody" in op:
                 assert "413" in op["responses"], where
+
+
+def test_partial_updates_advertise_null_only_where_it_is_accepted(app: FastAPI) -> None:
+    schemas = app.openapi()["components"]["schemas"]
+    item_update = schemas["ItemUpdate"]["properties"]
+    assert {"type": "null"} in item_update["description"]["anyOf"]  # clears it
+    for refused in ("title", "price", "quantity", "tags"):
+        assert {"type": "null"} not in item_update[refused].get("anyOf", []), refused
+        assert item_update[refused].get("type") != "null"
+    assert "required" not in schemas["ItemUpdate"]  # every field may be left out
+
+
+def test_registration_advertises_no_privilege_field_and_the_password_rules(app: FastAPI) -> None:
+    user_create = app.openapi()["components"]["schemas"]["UserCreate"]
+    assert set(user_create["properties"]) == {"email", "password", "full_name"}
+    password = user_create["properties"]["password"]
+    assert (password["minLength"], password["maxLength"]) == (8, 128)
