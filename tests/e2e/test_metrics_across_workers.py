@@ -47,7 +47,7 @@ async def test_one_scrape_sums_the_counters_of_both_workers(two_workers: Running
         for _ in range(REQUESTS):
             assert (await client.get("/ready")).status_code == 200
         # A request is counted just after its answer is sent: let the last one land.
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)
         scrapes = [(await client.get("/metrics")).text for _ in range(SCRAPES)]
 
     ready = {"method": "GET", "route": "/ready", "status": "200"}
