@@ -97,7 +97,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
     }
     if settings.db_pgbouncer:
         # PgBouncer refuses startup parameters it does not know: the limits are set at the
-        # start of each transaction instead (one more statement in its first round trip).
+        # start of each transaction instead (one more statement, and round trip, in each).
         connect_args |= PGBOUNCER_SAFE_CONNECT_ARGS | {
             "server_settings": {"application_name": "modulith"}
         }
