@@ -13,7 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import asyncpg
 import structlog
 from fastapi_users.exceptions import InvalidPasswordException
 
@@ -111,9 +110,8 @@ def jobs(settings: Settings, *, retry: list[int] | None, all_failed: bool) -> No
     async def run() -> None:
         try:
             connection = await connect_asyncpg(settings.database)
-        except (OSError, asyncpg.PostgresError) as error:
-            url = settings.database
-            sys.exit(f"jobs: cannot use the database at {url.host}:{url.port or 5432}: {error}")
+        except DATABASE_ERRORS as error:
+            sys.exit(database_error_line(settings.database, error))
         try:
             if retry is not None or all_failed:
                 requeued = await job_admin.retry(connection, None if all_failed else retry)

@@ -222,4 +222,4 @@ def test_manage_jobs_without_a_database_says_so_in_one_line() -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith(f"jobs: cannot use the database at 127.0.0.1:{port}: ")
+    assert line.startswith(f"Database error: 127.0.0.1:{port}: connection refused")
