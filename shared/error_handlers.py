@@ -64,23 +64,24 @@ class ErrorEnvelope(BaseModel):
     error: ErrorBody
 
 
-_DESCRIPTIONS = {
+ERROR_DESCRIPTIONS = {
     400: "Bad request (see `error.code`)",
     401: "Missing or invalid access token",
     403: "Not allowed",
     404: "Not found",
     409: "Conflict (see `error.code`)",
     412: "Precondition failed",
-    413: "Request body too large",
+    413: "Request body too large (over MAX_BODY_BYTES)",
     422: "Validation error (`error.fields` lists each problem)",
     429: "Rate limited: `Retry-After` says how many seconds to wait",
+    503: "Service unavailable: the database cannot serve now; retry later",
 }
 
 
 def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: the error statuses it can answer, each with the envelope."""
     return {
-        code: {"model": ErrorEnvelope, "description": _DESCRIPTIONS.get(code, "Error")}
+        code: {"model": ErrorEnvelope, "description": ERROR_DESCRIPTIONS.get(code, "Error")}
         for code in status_codes
     }
 
@@ -170,29 +171,7 @@ async def _database_error(_: Request, error: Exception) -> JSONResponse:
     return error_response(503, ServiceUnavailable.code, "The database is unavailable, retry later")
 
 
-def _document_validation_errors(app: FastAPI) -> None:
-    """Show 422 in the schema as what `_validation_error` sends: the envelope, not FastAPI's
-    default `HTTPValidationError`, on every route that takes input."""
-    build_schema = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build_schema()
-            envelope = {"$ref": "#/components/schemas/ErrorEnvelope"}
-            for operations in schema["paths"].values():
-                for operation in operations.values():
-                    if response := operation.get("responses", {}).get("422"):
-                        response["content"] = {"application/json": {"schema": envelope}}
-            components = schema.get("components", {}).get("schemas", {})
-            for unused in ("HTTPValidationError", "ValidationError"):
-                components.pop(unused, None)
-        return app.openapi_schema  # type: ignore[return-value]
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
 def install_error_handlers(app: FastAPI) -> None:
-    _document_validation_errors(app)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)

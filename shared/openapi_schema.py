@@ -8,12 +8,15 @@ schema then knows every status it can get (openapi-python-client raises on any o
 - `X-Request-ID` on every response; `X-RateLimit-*` on every response of a rate-limited
   route, `Retry-After` on its `429`;
 - `security: []` on the routes that need no token, so a schema linter (and a reader) can
-  tell public from forgotten.
+  tell public from forgotten;
+- `422` as the handlers send it: the envelope, not FastAPI's `HTTPValidationError`.
 """
 
 from typing import Any
 
 from fastapi import FastAPI
+
+from .error_handlers import ERROR_DESCRIPTIONS
 
 ENVELOPE = {"$ref": "#/components/schemas/ErrorEnvelope"}
 _INTEGER = {"type": "integer"}
@@ -31,10 +34,6 @@ RATE_LIMIT = {
 RETRY_AFTER = {
     "Retry-After": {"description": "Seconds to wait before trying again.", "schema": _INTEGER}
 }
-_ADDED = {
-    "503": "Service unavailable: the database cannot serve now; retry later",
-    "413": "Request body too large (over MAX_BODY_BYTES)",
-}
 
 
 def _touches_database(path: str) -> bool:
@@ -43,6 +42,8 @@ def _touches_database(path: str) -> bool:
 
 def _complete_operation(path: str, operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
+    if "422" in responses:  # FastAPI's default model; the handlers send the envelope
+        responses["422"]["content"] = {"application/json": {"schema": ENVELOPE}}
     if _touches_database(path):
         responses.setdefault("503", _error("503"))
     if "requestBody" in operation:
@@ -59,7 +60,8 @@ def _complete_operation(path: str, operation: dict[str, Any]) -> None:
 
 
 def _error(status: str) -> dict[str, Any]:
-    return {"description": _ADDED[status], "content": {"application/json": {"schema": ENVELOPE}}}
+    description = ERROR_DESCRIPTIONS[int(status)]
+    return {"description": description, "content": {"application/json": {"schema": ENVELOPE}}}
 
 
 def complete_schema(app: FastAPI) -> None:
@@ -72,6 +74,9 @@ def complete_schema(app: FastAPI) -> None:
             for path, operations in schema["paths"].items():
                 for operation in operations.values():
                     _complete_operation(path, operation)
+            components = schema.get("components", {}).get("schemas", {})
+            for unused in ("HTTPValidationError", "ValidationError"):
+                components.pop(unused, None)
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
