@@ -6,12 +6,16 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 
+from shared.provisioning import drop_database
 from tests.conftest import LIMITS_OUT_OF_REACH
 from tests.network import closed_port
 
@@ -107,3 +111,27 @@ async def start_worker(
         await asyncio.sleep(0.1)
     await worker.stop()
     raise RuntimeError(f"worker did not start within {START_TIMEOUT_SECONDS} s")
+
+
+@asynccontextmanager
+async def serving_fresh_database(
+    server_url: str | URL, log: Path, **env: str
+) -> AsyncIterator[tuple[RunningServer, URL]]:
+    """`start_server` on a database of its own on the PostgreSQL at `server_url` (created and
+    migrated by the server, as `make run` does), stopped and dropped afterwards. Yields the
+    server and its database's URL."""
+    url = make_url(server_url).set(database=f"modulith_e2e_{uuid.uuid4().hex[:12]}")
+    try:
+        server = await start_server(url.render_as_string(hide_password=False), log, **env)
+        try:
+            yield server, url
+        finally:
+            await server.stop()
+    finally:
+        await drop_database(url)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

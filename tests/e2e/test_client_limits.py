@@ -5,16 +5,13 @@ sockets: an oversized head, a slowloris client, silent sockets, a stalled body."
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
-from shared.provisioning import drop_database
-from tests.e2e.server import RunningServer, start_server
+from tests.e2e.server import RunningServer, serving_fresh_database
 from tests.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.e2e
@@ -28,16 +25,13 @@ SLOW_CLIENTS = 100
 async def server(
     postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[RunningServer]:
-    url = make_url(postgres.url).set(database=f"modulith_limits_{uuid.uuid4().hex[:12]}")
-    running = await start_server(
-        url.render_as_string(hide_password=False),
+    async with serving_fresh_database(
+        postgres.url,
         tmp_path_factory.mktemp("limits") / "server.log",
         CLIENT_HEADER_TIMEOUT_SECONDS=str(CLIENT_TIMEOUT),
         KEEPALIVE_TIMEOUT_SECONDS=str(KEEPALIVE),
-    )
-    yield running
-    await running.stop()
-    await drop_database(url)
+    ) as (running, _):
+        yield running
 
 
 async def connect(server: RunningServer) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

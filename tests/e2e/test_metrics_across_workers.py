@@ -3,16 +3,13 @@ client's multiprocess mode), whichever worker answers it."""
 
 import asyncio
 import re
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
-from shared.provisioning import drop_database
-from tests.e2e.server import RunningServer, start_server
+from tests.e2e.server import RunningServer, serving_fresh_database
 from tests.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.e2e
@@ -22,13 +19,8 @@ SCRAPES = 6
 
 @pytest.fixture
 async def two_workers(postgres: PostgresServer, tmp_path: Path) -> AsyncIterator[RunningServer]:
-    url = make_url(postgres.url).set(database=f"modulith_metrics_{uuid.uuid4().hex[:12]}")
-    running = await start_server(
-        url.render_as_string(hide_password=False), tmp_path / "log", WORKERS="2"
-    )
-    yield running
-    await running.stop()
-    await drop_database(url)
+    async with serving_fresh_database(postgres.url, tmp_path / "log", WORKERS="2") as served:
+        yield served[0]
 
 
 def sample(text: str, name: str, **labels: str) -> float:

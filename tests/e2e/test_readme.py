@@ -6,15 +6,12 @@ import os
 import re
 import shutil
 import subprocess
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import make_url
 
-from shared.provisioning import drop_database
-from tests.e2e.server import RunningServer, start_server
+from tests.e2e.server import RunningServer, serving_fresh_database
 from tests.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.e2e
@@ -30,11 +27,8 @@ def try_it_block() -> str:
 
 @pytest.fixture
 async def server(postgres: PostgresServer, tmp_path: Path) -> AsyncIterator[RunningServer]:
-    url = make_url(postgres.url).set(database=f"modulith_readme_{uuid.uuid4().hex[:12]}")
-    running = await start_server(url.render_as_string(hide_password=False), tmp_path / "log")
-    yield running
-    await running.stop()
-    await drop_database(url)
+    async with serving_fresh_database(postgres.url, tmp_path / "log") as (running, _):
+        yield running
 
 
 async def test_the_readme_try_it_block_runs_as_pasted(server: RunningServer) -> None:

@@ -15,12 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
-from shared.provisioning import drop_database
 from shared.serving.run import GRACEFUL_SHUTDOWN_SECONDS
 from tests.accounts import PASSWORD
-from tests.e2e.server import RunningServer, start_server
+from tests.e2e.server import RunningServer, serving_fresh_database
 from tests.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.e2e
@@ -31,11 +29,8 @@ RUN_SECONDS = 2.0
 
 @pytest.fixture
 async def server(postgres: PostgresServer, tmp_path: Path) -> AsyncIterator[RunningServer]:
-    url = make_url(postgres.url).set(database=f"modulith_e2e_{uuid.uuid4().hex[:12]}")
-    running = await start_server(url.render_as_string(hide_password=False), tmp_path / "log")
-    yield running
-    await running.stop()
-    await drop_database(url)
+    async with serving_fresh_database(postgres.url, tmp_path / "log") as (running, _):
+        yield running
 
 
 async def slow_body(body: bytes, pieces: int = 5, pause: float = 0.2) -> AsyncIterator[bytes]:
