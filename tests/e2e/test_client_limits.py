@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.server import RunningServer, serving_fresh_database
+from tests.e2e.server import RunningServer, cpu_seconds, serving_fresh_database
 from tests.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.e2e
@@ -56,13 +56,10 @@ def envelope(raw: bytes) -> tuple[int, str]:
     return int(head.split(b" ")[1]), json.loads(body)["error"]["code"]
 
 
-def process_usage(pid: int) -> tuple[float, int]:
-    """CPU seconds used so far and resident memory (KiB) of a process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks
+def resident_kib(pid: int) -> int:
+    """A process's resident memory, from /proc."""
     status = Path(f"/proc/{pid}/status").read_text()
-    rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
-    return cpu, rss
+    return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
 
 
 async def health_seconds(server: RunningServer) -> float:
@@ -85,7 +82,8 @@ async def test_a_head_over_max_header_bytes_is_431_with_the_envelope(
 async def test_a_64_mb_header_is_cut_off_early_costing_little_while_health_stays_fast(
     server: RunningServer,
 ) -> None:
-    cpu_before, rss_before = process_usage(server.process.pid)
+    pid = server.process.pid
+    cpu_before, rss_before = cpu_seconds(pid), resident_kib(pid)
     _, writer = await connect(server)
     writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ")
     sent = 0
@@ -97,7 +95,7 @@ async def test_a_64_mb_header_is_cut_off_early_costing_little_while_health_stays
     except ConnectionError:
         pass
     health = await health_seconds(server)
-    cpu_after, rss_after = process_usage(server.process.pid)
+    cpu_after, rss_after = cpu_seconds(pid), resident_kib(pid)
     writer.close()
 
     assert sent < 16 * 1024 * 1024  # refused after the first 64 KiB, not read to the end

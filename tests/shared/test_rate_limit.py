@@ -5,13 +5,10 @@ import asyncio
 import gc
 import os
 import signal
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx
@@ -23,6 +20,7 @@ import shared.rate_limit
 from tests.accounts import Account, bearer
 from tests.conftest import bind_to_connection, build_app, http_client, make_settings
 from tests.network import closed_port, silent_server
+from tests.private_redis import PrivateRedis, private_redis
 
 LOCAL_REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ITEMS = "/api/v1/items"
@@ -274,42 +272,10 @@ async def test_a_wedged_redis_neither_hangs_requests_nor_blocks_the_event_loop(
     assert longest_stall < 0.5
 
 
-@dataclass
-class OwnRedis:
-    process: subprocess.Popen[bytes]
-    url: str
-
-
 @pytest.fixture
-def own_redis() -> Iterator[OwnRedis]:
-    """A redis-server of the test's own, which it may kill or freeze."""
-    port = closed_port()
-    server = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            time.sleep(0.05)
-        yield OwnRedis(server, f"redis://127.0.0.1:{port}/0")
-    finally:
-        server.send_signal(signal.SIGCONT)  # a frozen one must wake to die
-        server.kill()
-        server.wait(10)
+def own_redis() -> Iterator[PrivateRedis]:
+    with private_redis() as redis:
+        yield redis
 
 
 CONCURRENT_CLIENTS = 32
@@ -317,7 +283,7 @@ CONCURRENT_CLIENTS = 32
 
 @pytest.mark.parametrize("fault", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "wedged"])
 async def test_redis_failing_under_concurrent_checks_costs_no_request_a_5xx(
-    limited: OpenClient, own_redis: OwnRedis, fault: signal.Signals
+    limited: OpenClient, own_redis: PrivateRedis, fault: signal.Signals
 ) -> None:
     # Many checks wait on Redis in worker threads when it fails: each must fall back to the
     # in-memory counters by itself (slowapi switches on the first failure only).
