@@ -133,10 +133,11 @@ def settings(database_url: URL, mailbox: Mailbox) -> Settings:
     return make_settings(database_url, mailbox)
 
 
-def build_app(settings: Settings) -> FastAPI:
-    """The app, its password hashing at Argon2's minimal cost: the suite creates hundreds of
-    accounts. Production parameters are exercised by tests/users/test_passwords.py and e2e."""
-    app = create_app(settings)
+def build_app(settings: Settings, **options: Any) -> FastAPI:
+    """The app (`create_app(settings, **options)`), its password hashing at Argon2's minimal
+    cost: the suite creates hundreds of accounts. Production parameters are exercised by
+    tests/users/test_passwords.py and e2e."""
+    app = create_app(settings, **options)
     app.state.container.users.password_hasher.override(
         providers.Object(PasswordHasher.at_minimal_cost())
     )

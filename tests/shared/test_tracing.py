@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from dependency_injector import providers
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -17,12 +16,10 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from main import create_app
-from modules.users.passwords import PasswordHasher
 from shared.settings import Settings
 from shared.tracing import make_tracer_provider
 from tests.accounts import create_account
-from tests.conftest import capture_logs, delivered, forget_committed_user, http_client
+from tests.conftest import build_app, capture_logs, delivered, forget_committed_user, http_client
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
@@ -48,10 +45,7 @@ async def traced(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Trace
     spans = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(spans))
-    app = create_app(settings, tracer_provider=provider)
-    app.state.container.users.password_hasher.override(
-        providers.Object(PasswordHasher.at_minimal_cost())
-    )
+    app = build_app(settings, tracer_provider=provider)
     try:
         async with app.router.lifespan_context(app), http_client(app) as client:
             yield Traced(app, client, spans)
