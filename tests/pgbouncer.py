@@ -4,7 +4,6 @@ From Debian's package (`.ci/run` installs it). PgBouncer refuses to run as root:
 runs as the `postgres` system user. It listens on 127.0.0.1 only, on a free port.
 """
 
-import os
 import shutil
 import socket
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 
 from tests.network import closed_port
+from tests.system_services import as_service_user, give_to_service_user
 
 START_TIMEOUT_SECONDS = 10.0
 
@@ -62,13 +62,9 @@ max_client_conn = 500
 logfile = {directory / "pgbouncer.log"}
 """
     )
-    as_postgres = os.geteuid() == 0
-    if as_postgres:
-        for path in (directory, *directory.iterdir()):
-            shutil.chown(path, "postgres", "postgres")
-    prefix = ["runuser", "-u", "postgres", "--"] if as_postgres else []
+    give_to_service_user(directory, *directory.iterdir())
     process = subprocess.Popen(
-        [*prefix, binary, str(directory / "pgbouncer.ini")],
+        as_service_user([binary, str(directory / "pgbouncer.ini")]),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

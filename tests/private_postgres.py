@@ -16,10 +16,10 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Literal
 
-import pytest
 from sqlalchemy.engine import URL
 
 from tests.network import closed_port
+from tests.system_services import as_service_user, give_to_service_user, skip_unless_ci
 
 COMMAND_TIMEOUT_SECONDS = 60
 
@@ -55,9 +55,8 @@ class PrivatePostgres:
         self.password = password  # None: trust authentication
 
     def _run(self, *command: str) -> None:
-        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         result = subprocess.run(
-            [*prefix, *command],
+            as_service_user(list(command)),
             capture_output=True,
             text=True,
             timeout=COMMAND_TIMEOUT_SECONDS,
@@ -81,8 +80,7 @@ class PrivatePostgres:
         if self.password is not None:
             password_file = self.directory / "password"
             password_file.write_text(self.password)
-            if os.geteuid() == 0:
-                shutil.chown(password_file, "postgres", "postgres")
+            give_to_service_user(password_file)
             authentication = ["--auth=scram-sha-256", f"--pwfile={password_file}"]
         self._run(
             str(self.bindir / "initdb"),
@@ -129,8 +127,7 @@ def private_postgres(password: str | None = None, **settings: str) -> Iterator[P
     bindir = server_binaries()
     directory = Path(tempfile.mkdtemp(prefix="modulith-pg-"))
     try:
-        if os.geteuid() == 0:
-            shutil.chown(directory, "postgres", "postgres")
+        give_to_service_user(directory)
         server = PrivatePostgres(directory, bindir, settings, password)
         server.initdb()
         server.start()
@@ -150,6 +147,4 @@ def own_postgres(password: str | None = None, **settings: str) -> Iterator[Priva
         with private_postgres(password, **settings) as server:
             yield server
     except NoServerBinaries as missing:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(missing))
+        skip_unless_ci(missing)
