@@ -6,7 +6,7 @@ in files there, and a scrape of any worker reads and sums them all.
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
@@ -58,6 +58,19 @@ class RequestMetrics:
         latency.observe(seconds)
 
 
+# The pool's figures, each with its help text and how to read it off SQLAlchemy's pool.
+POOL_FIGURES: dict[str, tuple[str, Callable[[QueuePool], int]]] = {
+    "db_pool_size": ("Connections the pool keeps open.", QueuePool.size),
+    "db_pool_checked_out": ("Pooled connections in use right now.", QueuePool.checkedout),
+    "db_pool_checked_in": ("Idle connections in the pool.", QueuePool.checkedin),
+    # SQLAlchemy counts overflow up from -pool_size.
+    "db_pool_overflow": (
+        "Connections open beyond the pool size.",
+        lambda pool: max(pool.overflow(), 0),
+    ),
+}
+
+
 class DatabasePoolCollector(Collector):
     """Reads the engine's connection pool at scrape time."""
 
@@ -68,18 +81,8 @@ class DatabasePoolCollector(Collector):
         pool = self.engine.pool
         if not isinstance(pool, QueuePool):
             return
-        yield GaugeMetricFamily("db_pool_size", "Connections the pool keeps open.", pool.size())
-        yield GaugeMetricFamily(
-            "db_pool_checked_out", "Pooled connections in use right now.", pool.checkedout()
-        )
-        yield GaugeMetricFamily(
-            "db_pool_checked_in", "Idle connections in the pool.", pool.checkedin()
-        )
-        yield GaugeMetricFamily(
-            "db_pool_overflow",
-            "Connections open beyond the pool size.",
-            max(pool.overflow(), 0),  # SQLAlchemy counts up from -pool_size
-        )
+        for name, (documentation, read) in POOL_FIGURES.items():
+            yield GaugeMetricFamily(name, documentation, read(pool))
 
 
 class PoolGauges:
@@ -88,25 +91,22 @@ class PoolGauges:
     own up to date, and the scrape sums the live ones."""
 
     def __init__(self, engine: AsyncEngine, registry: CollectorRegistry) -> None:
-        def gauge(name: str, documentation: str) -> Gauge:
-            return Gauge(name, documentation, registry=registry, multiprocess_mode="livesum")
-
         self.pool = engine.pool
-        self.size = gauge("db_pool_size", "Connections the pool keeps open.")
-        self.checked_out = gauge("db_pool_checked_out", "Pooled connections in use right now.")
-        self.checked_in = gauge("db_pool_checked_in", "Idle connections in the pool.")
-        self.overflow = gauge("db_pool_overflow", "Connections open beyond the pool size.")
+        self.gauges = {
+            name: (
+                Gauge(name, documentation, registry=registry, multiprocess_mode="livesum"),
+                read,
+            )
+            for name, (documentation, read) in POOL_FIGURES.items()
+        }
         for name in ("checkout", "checkin", "connect", "close"):
             event.listen(engine.sync_engine, name, self.update)
         self.update()  # the pool's size counts before its first connection
 
     def update(self, *_: Any) -> None:
-        pool = self.pool
-        if isinstance(pool, QueuePool):
-            self.size.set(pool.size())
-            self.checked_out.set(pool.checkedout())
-            self.checked_in.set(pool.checkedin())
-            self.overflow.set(max(pool.overflow(), 0))
+        if isinstance(self.pool, QueuePool):
+            for gauge, read in self.gauges.values():
+                gauge.set(read(self.pool))
 
 
 def make_metrics_registry(engine: AsyncEngine) -> CollectorRegistry:
