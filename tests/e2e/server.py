@@ -78,13 +78,19 @@ async def start_server(
     }
     process = _spawn([python, "manage.py", "serve"], environment, log)
     server = RunningServer(process, f"http://127.0.0.1:{port}", log)
+    # Started means every worker has: one answering /health while another still imports
+    # would leave a test signalling a half-started server. uvicorn logs each start at INFO;
+    # at a quieter level (bench.faults), the first answer has to do.
+    quiet = environment.get("LOG_LEVEL", "INFO").upper() not in ("DEBUG", "INFO")
+    workers = 0 if quiet else int(environment.get("WORKERS") or 1)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     async with httpx.AsyncClient(base_url=server.base_url, timeout=2) as client:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"server exited with {process.returncode}:\n{server.output()}")
             try:
-                if (await client.get("/health")).status_code == 200:
+                started = server.output().count("Application startup complete") >= workers
+                if started and (await client.get("/health")).status_code == 200:
                     return server
             except httpx.TransportError:
                 pass
