@@ -15,7 +15,8 @@ and the database server's own work do not count) for
 5. the whole app answering `POST /api/v1/auth/forgot-password` (202: an e-mail job written in
    the request's transaction), with Argon2 at its cheapest so the hash does not drown the
    rest (its production cost is measured by the login storm of `make bench`);
-then a cProfile of (3), its own time summed by package.
+then a cProfile of (3), its own time summed by package (BREAKDOWN_PROFILE=<file> also
+writes it whole, for `python -m pstats` or snakeviz).
 """
 
 import asyncio
@@ -192,6 +193,8 @@ async def measure(url: URL, ids_file: Path) -> None:
         await cpu_per_call(get_item)
         profile.disable()
     await pool.close()
+    if dump := os.environ.get("BREAKDOWN_PROFILE"):  # for pstats or snakeviz
+        profile.dump_stats(dump)
     print_by_package(pstats.Stats(profile))
 
 

@@ -4,15 +4,15 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from modules.users.public import User, account_of
+from modules.users.public import UserRow, caller_row
 from shared.auth import Caller
 
 
-async def current_user(identity: Caller) -> User:
-    return account_of(identity)
+async def current_user(identity: Caller) -> UserRow:
+    return caller_row(identity)
 
 
 # An active user whose login session is live (401 otherwise, in the envelope).
-CurrentUser = Annotated[User, Depends(current_user)]
+CurrentUser = Annotated[UserRow, Depends(current_user)]
 
 __all__ = ["CurrentUser"]

@@ -1,8 +1,7 @@
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
-from fastapi.responses import JSONResponse
 
 from modules.auth.public import CurrentUser
 from shared.db import SessionDep, UnitOfWork
@@ -10,7 +9,6 @@ from shared.error_handlers import error_responses
 from shared.pagination import PageCursor, PageLimit
 from shared.provided import provided
 
-from .models import Item
 from .schemas import ItemCreate, ItemPage, ItemRead, ItemUpdate, Sort
 from .service import ItemsService, ListFilters
 
@@ -39,16 +37,15 @@ def _expected_version(if_match: str | None) -> int | None:
     return int(tag)
 
 
-def _item_response(body: dict[str, Any], status_code: int = 200) -> JSONResponse:
-    """One item, with its version as ETag (and its URL as Location when just created)."""
-    response = JSONResponse(body, status_code=status_code, headers={"ETag": f'"{body["version"]}"'})
+def _item_response(item: ItemRead, status_code: int = 200) -> Response:
+    """One item, with its version as ETag (and its URL as Location when just created),
+    serialized once, by pydantic."""
+    headers = {"ETag": f'"{item.version}"'}
     if status_code == status.HTTP_201_CREATED:
-        response.headers["Location"] = f"/api/v1/items/{body['id']}"
-    return response
-
-
-def _read(item: Item) -> dict[str, Any]:
-    return ItemRead.model_validate(item).model_dump(mode="json")
+        headers["Location"] = f"/api/v1/items/{item.id}"
+    return Response(
+        item.model_dump_json(), status_code, headers=headers, media_type="application/json"
+    )
 
 
 @router.post(
@@ -71,11 +68,10 @@ async def create_item(
     idempotency_key: Annotated[
         str | None, Header(max_length=255, description="Makes retries of this create safe.")
     ] = None,
-) -> JSONResponse:
+) -> Response:
     if idempotency_key is None:
-        return _item_response(_read(await service.create(session, user, body)), 201)
-    first_response = await service.create_once(session, user, body, idempotency_key)
-    return _item_response(first_response, 201)
+        return _item_response(await service.create(session, user, body), 201)
+    return _item_response(await service.create_once(session, user, body, idempotency_key), 201)
 
 
 @router.get(
@@ -101,7 +97,7 @@ async def list_items(
     items, next_cursor = await service.list(
         session, user, sort=sort, limit=limit, cursor=cursor, filters=filters
     )
-    return ItemPage(data=[ItemRead.model_validate(item) for item in items], next_cursor=next_cursor)
+    return ItemPage(data=items, next_cursor=next_cursor)
 
 
 def _names_version(if_none_match: str, version: int) -> bool:
@@ -150,7 +146,7 @@ async def get_item(
         return Response(
             status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": f'"{item.version}"'}
         )
-    return _item_response(_read(item))
+    return _item_response(item)
 
 
 @router.patch(
@@ -173,11 +169,11 @@ async def update_item(
     if_match: Annotated[
         str | None, Header(description='The ETag last seen, e.g. `"3"`.', max_length=64)
     ] = None,
-) -> JSONResponse:
+) -> Response:
     item = await service.update(
         session, user, item_id, body, expected_version=_expected_version(if_match)
     )
-    return _item_response(_read(item))
+    return _item_response(item)
 
 
 @router.delete(

@@ -4,7 +4,7 @@ of them for a superuser, so someone else's item reads exactly like a missing one
 import functools
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -14,8 +14,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from modules.users.public import User
+from shared.auth import Principal
+from shared.db import utcnow
 from shared.errors import parse_id
+from shared.fast_path import FastStatement
 from shared.pagination import CursorCodec, escape_like, keyset_page
 
 from .errors import ItemNotFound, VersionMismatch
@@ -43,19 +45,59 @@ def _readable(statement: Statement, *, superuser: bool) -> Statement:
     return statement.where(col(Item.owner_id) == sa.bindparam("caller_id", type_=sa.Uuid()))
 
 
-def _reader(user: User) -> dict[str, Any]:
+def _reader(user: Principal) -> dict[str, Any]:
     """The parameters `_readable` statements need for this caller."""
     return {} if user.is_superuser else {"caller_id": user.id}
 
 
-# Reads are built once per shape and bound per call: building a SELECT costs more CPU than
-# running it (measured in bench/README.md).
+# Every statement is built and compiled once per shape, and bound per call: building a
+# SELECT costs more CPU than running it (bench/README.md). They run on the kernel's fast path:
+# items come back as ItemRead, with no ORM instance in between.
+
+_COLUMNS = tuple(Item.__table__.columns)  # type: ignore[attr-defined]
 
 
 @functools.cache
-def _get_statement(*, superuser: bool) -> SelectOfScalar[Item]:
+def _get_statement(*, superuser: bool) -> FastStatement[ItemRead]:
     statement = select(Item).where(col(Item.id) == sa.bindparam("item_id"))
-    return _readable(statement, superuser=superuser)
+    return FastStatement(_readable(statement, superuser=superuser), into=ItemRead)
+
+
+# Every column is a parameter, named after it (`sa.insert` without values).
+_INSERT = FastStatement(sa.insert(Item).returning(*_COLUMNS), into=ItemRead)
+
+
+@functools.cache  # bounded: 2 × 2⁵ sets of fields × 2
+def _update_statement(
+    fields: tuple[str, ...], *, superuser: bool, with_version: bool
+) -> FastStatement[ItemRead]:
+    matching = _readable(
+        sa.update(Item).where(col(Item.id) == sa.bindparam("item_id", type_=sa.Uuid())),
+        superuser=superuser,
+    )
+    if with_version:
+        # In the same statement: of two updates made against one version, exactly one
+        # matches, whatever the timing.
+        matching = matching.where(
+            col(Item.version) == sa.bindparam("expected_version", type_=sa.Integer)
+        )
+    # Parameters may not be named after the columns they set (SQLAlchemy keeps those names).
+    values: dict[str, Any] = {
+        field: sa.bindparam(f"new_{field}") for field in (*fields, "updated_at")
+    }
+    statement = matching.values(**values, version=col(Item.version) + 1).returning(*_COLUMNS)
+    return FastStatement(statement, into=ItemRead)
+
+
+@functools.cache
+def _delete_statement(*, superuser: bool) -> FastStatement[Any]:
+    # One statement, visibility included: a missing and someone else's item alike match
+    # no row.
+    matching = _readable(
+        sa.delete(Item).where(col(Item.id) == sa.bindparam("item_id", type_=sa.Uuid())),
+        superuser=superuser,
+    )
+    return FastStatement(matching.returning(col(Item.id)))
 
 
 @functools.cache  # bounded: 6 sorts × 2⁵ shapes
@@ -67,7 +109,7 @@ def _list_statement(
     with_q: bool,
     with_tag: bool,
     after_cursor: bool,
-) -> SelectOfScalar[Item]:
+) -> FastStatement[ItemRead]:
     key = sort.removeprefix("-")
     descending = sort.startswith("-")
     column = getattr(Item, key)
@@ -93,7 +135,8 @@ def _list_statement(
         )
         statement = statement.where(after < position if descending else after > position)
     order = (column.desc(), col(Item.id).desc()) if descending else (column, col(Item.id))
-    return statement.order_by(*order).limit(sa.bindparam("limit", type_=sa.Integer))
+    statement = statement.order_by(*order).limit(sa.bindparam("limit", type_=sa.Integer))
+    return FastStatement(statement, into=ItemRead)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,50 +151,56 @@ class ItemsService:
         self.cursors = cursors
         self.idempotency_keys = idempotency_keys
 
-    async def create(self, session: AsyncSession, user: User, data: ItemCreate) -> Item:
-        item = Item(**data.model_dump(), owner_id=user.id)
-        session.add(item)
-        await session.flush()
+    async def create(self, session: AsyncSession, user: Principal, data: ItemCreate) -> ItemRead:
+        now = utcnow()
+        [item] = await _INSERT.rows(
+            session,
+            **data.model_dump(),
+            id=uuid.uuid4(),
+            owner_id=user.id,
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
         return item
 
     async def create_once(
         self,
         session: AsyncSession,
-        user: User,
+        user: Principal,
         data: ItemCreate,
         idempotency_key: str,
-    ) -> dict[str, Any]:
+    ) -> ItemRead:
         """A create made safe to retry: the first request with this key creates the item and
-        stores its response body (ItemRead as JSON); a later one with the same body gets that
-        body back and creates nothing (IdempotencyKeyReused for another body)."""
+        stores it (ItemRead as JSON); a later one with the same body gets that item back and
+        creates nothing (IdempotencyKeyReused for another body)."""
         keys = self.idempotency_keys
         body_hash = request_hash(data.model_dump(mode="json"))
         stored = await keys.claim(session, user.id, idempotency_key, body_hash)
         if stored is not None:
-            return stored
-        created = ItemRead.model_validate(await self.create(session, user, data)).model_dump(
-            mode="json"
-        )
-        await keys.record(session, user.id, idempotency_key, created)
+            return ItemRead.model_validate(stored)  # serialized again as it was the first time
+        created = await self.create(session, user, data)
+        await keys.record(session, user.id, idempotency_key, created.model_dump(mode="json"))
         return created
 
-    async def get(self, session: AsyncSession, user: User, item_id: str) -> Item:
-        params = {"item_id": parse_id(item_id, ItemNotFound), **_reader(user)}
+    async def get(self, session: AsyncSession, user: Principal, item_id: str) -> ItemRead:
         statement = _get_statement(superuser=user.is_superuser)
-        item = (await session.exec(statement, params=params)).first()
+        item = await statement.row(
+            session, item_id=parse_id(item_id, ItemNotFound), **_reader(user)
+        )
         if item is None:
             raise ItemNotFound
         return item
 
     def list_query(
         self,
-        user: User,
+        user: Principal,
         *,
         sort: Sort,
         limit: int,
         cursor: str | None = None,
         filters: ListFilters = ListFilters(),
-    ) -> tuple[SelectOfScalar[Item], dict[str, Any]]:
+    ) -> tuple[FastStatement[ItemRead], dict[str, Any]]:
         """The SELECT behind a page and its parameters (public so tests can EXPLAIN exactly
         what runs)."""
         params: dict[str, Any] = {"limit": limit + 1, **_reader(user)}
@@ -176,20 +225,20 @@ class ItemsService:
     async def list(
         self,
         session: AsyncSession,
-        user: User,
+        user: Principal,
         *,
         sort: Sort,
         limit: int,
         cursor: str | None,
         filters: ListFilters,
-    ) -> tuple[list[Item], str | None]:
+    ) -> tuple[list[ItemRead], str | None]:
         statement, params = self.list_query(
             user, sort=sort, limit=limit, cursor=cursor, filters=filters
         )
         key = sort.removeprefix("-")
         to_json = _CURSOR_VALUE[key][0]
         return keyset_page(
-            (await session.exec(statement, params=params)).all(),
+            await statement.rows(session, **params),
             limit,
             lambda last: self.cursors.encode(sort, [to_json(getattr(last, key)), str(last.id)]),
         )
@@ -203,41 +252,35 @@ class ItemsService:
     async def update(
         self,
         session: AsyncSession,
-        user: User,
+        user: Principal,
         item_id: str,
         changes: ItemUpdate,
         *,
         expected_version: int | None,
-    ) -> Item:
+    ) -> ItemRead:
         values = changes.model_dump(exclude_unset=True)
-        matching = _readable(
-            sa.update(Item).where(col(Item.id) == parse_id(item_id, ItemNotFound)),
+        statement = _update_statement(
+            tuple(sorted(values)),
             superuser=user.is_superuser,
+            with_version=expected_version is not None,
         )
-        if expected_version is not None:
-            # In the same statement: of two updates made against one version, exactly one
-            # matches, whatever the timing.
-            matching = matching.where(col(Item.version) == expected_version)
-        statement = (
-            matching.values(**values, updated_at=datetime.now(UTC), version=col(Item.version) + 1)
-            .returning(Item)
-            # The returned row wins over an instance this session loaded before.
-            .execution_options(populate_existing=True)
+        updated = await statement.row(
+            session,
+            item_id=parse_id(item_id, ItemNotFound),
+            expected_version=expected_version,
+            new_updated_at=utcnow(),
+            **{f"new_{field}": value for field, value in values.items()},
+            **_reader(user),
         )
-        result = await session.exec(statement, params=_reader(user))
-        updated: Item | None = result.scalars().first()
         if updated is None:
             await self.get(session, user, item_id)  # 404 if it is not there (for this user)
             raise VersionMismatch
         return updated
 
-    async def delete(self, session: AsyncSession, user: User, item_id: str) -> None:
-        # One statement, visibility included: a missing and someone else's item alike match
-        # no row.
-        matching = _readable(
-            sa.delete(Item).where(col(Item.id) == parse_id(item_id, ItemNotFound)),
-            superuser=user.is_superuser,
+    async def delete(self, session: AsyncSession, user: Principal, item_id: str) -> None:
+        statement = _delete_statement(superuser=user.is_superuser)
+        deleted = await statement.row(
+            session, item_id=parse_id(item_id, ItemNotFound), **_reader(user)
         )
-        statement = matching.returning(col(Item.id))
-        if (await session.exec(statement, params=_reader(user))).first() is None:
+        if deleted is None:
             raise ItemNotFound

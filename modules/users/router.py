@@ -47,7 +47,7 @@ async def update_me(
     audit: AuditTrailDep,
     session: UnitOfWork,
 ) -> UserRead:
-    user = account_of(caller)
+    user = await account_of(caller, session)
     changes = body.model_dump(exclude_unset=True, exclude={"current_password"})
     old_email = user.email
     updated = await manager.update_own_account(
@@ -72,7 +72,7 @@ async def delete_me(
     audit: AuditTrailDep,
     session: UnitOfWork,
 ) -> Response:
-    user = account_of(caller)
+    user = await account_of(caller, session)
     await service.ensure_not_last_superuser(session, user)
     await manager.delete(user)
     await audit.record_on_user("users.deleted", user.id, details={"email": user.email})

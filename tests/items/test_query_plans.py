@@ -65,12 +65,10 @@ async def fill(connection: AsyncConnection) -> list[uuid.UUID]:
 async def plan(connection: AsyncConnection, query: tuple[Any, dict[str, Any]]) -> str:
     """EXPLAIN the statement as the app runs it: same SQL, same typed bind parameters."""
     statement, params = query
-    compiled = statement.compile(dialect=connection.dialect)
-    values = compiled.construct_params(params)
-    parameters = [values[name] for name in compiled.positiontup]
+    sql, arguments = statement.bound(connection.dialect, **params)
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
-    rows = await driver.fetch(f"EXPLAIN {compiled.string}", *parameters)
+    rows = await driver.fetch(f"EXPLAIN {sql}", *arguments)
     return "\n".join(row[0] for row in rows)
 
 

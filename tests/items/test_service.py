@@ -10,8 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from modules.items.errors import ItemNotFound
 from modules.items.idempotency import IdempotencyKeys
-from modules.items.models import Item
-from modules.items.schemas import ItemCreate, ItemUpdate
+from modules.items.schemas import ItemCreate, ItemRead, ItemUpdate
 from modules.items.service import ItemsService, ListFilters
 from modules.users.public import User
 from shared.pagination import CursorCodec
@@ -36,7 +35,7 @@ def service() -> ItemsService:
     return ItemsService(CursorCodec("test-secret"), IdempotencyKeys())
 
 
-async def an_item(service: ItemsService, session: AsyncSession, owner: User) -> Item:
+async def an_item(service: ItemsService, session: AsyncSession, owner: User) -> ItemRead:
     return await service.create(session, owner, ItemCreate(title="lamp", price=Decimal("9.90")))
 
 
