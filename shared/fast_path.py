@@ -165,6 +165,9 @@ class FastStatement(Generic[Row]):
             raise
 
 
+_FOUND_CONNECTION = "fast_path.connection"  # a key of session.info
+
+
 async def driver_connection(
     session: AsyncSession, *, in_transaction: bool
 ) -> tuple[asyncpg.Connection, Dialect]:
@@ -176,8 +179,21 @@ async def driver_connection(
     runs itself; asking it to begin now is the one place the kernel reaches into the adapter
     (`tests/shared/test_fast_path.py` pins that behaviour).
     """
-    connection = await session.connection()
-    adapter: Any = (await connection.get_raw_connection()).dbapi_connection
+    # The session keeps one connection for the life of its transaction: found once per
+    # transaction (two greenlet hops through SQLAlchemy), then reused by later statements.
+    transaction = session.sync_session.get_transaction()
+    found = session.info.get(_FOUND_CONNECTION)
+    if found is not None and found[0] is transaction:
+        _, adapter, dialect = found
+    else:
+        connection = await session.connection()
+        adapter = (await connection.get_raw_connection()).dbapi_connection
+        dialect = connection.dialect
+        session.info[_FOUND_CONNECTION] = (
+            session.sync_session.get_transaction(),
+            adapter,
+            dialect,
+        )
     if in_transaction and not adapter._started:
         try:
             await adapter._start_transaction()
@@ -187,4 +203,4 @@ async def driver_connection(
             if isinstance(error.__cause__, asyncpg.PostgresError):
                 raise error.__cause__ from None
             raise
-    return adapter.driver_connection, connection.dialect
+    return adapter.driver_connection, dialect

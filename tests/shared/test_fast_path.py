@@ -138,6 +138,19 @@ async def test_a_fast_write_and_an_orm_write_are_one_transaction(
     assert await committed_ids(engine) == []
 
 
+async def test_after_a_commit_statements_run_in_the_sessions_next_transaction(
+    engine: AsyncEngine, probe_table: str
+) -> None:
+    async with make_session_factory(engine)() as session:
+        await INSERT.row(session, id_value=1, note_value="committed")
+        await session.commit()  # the connection went back to the pool
+        await INSERT.row(session, id_value=2, note_value="rolled back")
+        driver, _ = await driver_connection(session, in_transaction=False)
+        assert driver.is_in_transaction()
+        await session.rollback()
+    assert await committed_ids(engine) == [1]
+
+
 async def test_parameters_take_defaults_convert_types_and_name_what_is_missing(
     engine: AsyncEngine,
 ) -> None:
