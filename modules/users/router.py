@@ -1,17 +1,18 @@
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import Query, Response, status
 
 from modules.audit.public import AuditTrailDep
 from shared.auth import Caller, SuperuserCaller
 from shared.db import SessionDep, UnitOfWork
 from shared.error_handlers import error_responses
 from shared.pagination import PageCursor, PageLimit
+from shared.routing import ModuleRouter
 
 from .dependencies import UserManagerDep, UsersServiceDep, account_of
 from .schemas import UserAdminUpdate, UserPage, UserRead, UserSelfUpdate
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = ModuleRouter(prefix="/users", tags=["users"])
 # A superuser's change of these is recorded with the old and the new value.
 AUDITED_FLAGS = frozenset({"is_active", "is_superuser", "is_verified", "mfa_enabled"})
 
