@@ -14,7 +14,6 @@ from dependency_injector import containers, providers
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.gzip import GZipMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from modules.audit.module import module as audit
@@ -26,6 +25,7 @@ from modules.users.container import UsersContainer
 from modules.users.module import module as users
 from shared.api_docs import install_api_docs
 from shared.body_limit import BodySizeLimitMiddleware
+from shared.compression import CompressionMiddleware
 from shared.db import make_engine, make_session_factory
 from shared.email import EmailDelivery, SendEmail, make_email_sender
 from shared.error_handlers import (
@@ -210,7 +210,7 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(UnhandledErrorMiddleware)
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(CompressionMiddleware, minimum_size=1024)
     if settings.allowed_origins:  # no origin allowed: no CORS headers to add, ever
         app.add_middleware(
             CORSMiddleware,

@@ -75,3 +75,14 @@ async def test_responses_over_1_kb_are_gzipped_small_ones_are_not(
     assert large.json()["openapi"]  # httpx decompressed it
     small = await client.get("/health", headers={"Accept-Encoding": "gzip"})
     assert "content-encoding" not in small.headers
+
+
+async def test_a_client_that_does_not_accept_gzip_gets_large_responses_as_they_are(
+    client: httpx.AsyncClient,
+) -> None:
+    for accepted in ("identity", "br, deflate"):
+        large = await client.get("/openapi.json", headers={"Accept-Encoding": accepted})
+        assert "content-encoding" not in large.headers
+        assert large.json()["openapi"]
+    listed = await client.get("/openapi.json", headers={"Accept-Encoding": "br, gzip;q=0.5"})
+    assert listed.headers["content-encoding"] == "gzip"
