@@ -4,11 +4,14 @@
 set -euo pipefail
 command -v wrk >/dev/null && exit 0
 if command -v apt-get >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then as_root=(); elif sudo -n true 2>/dev/null; then as_root=(sudo); fi
-  if [ -n "${as_root+set}" ]; then
+  # (A flag, not "is the array set": bash calls an empty array, root's, unset.)
+  can_install=no
+  if [ "$(id -u)" = 0 ]; then as_root=(env); can_install=yes
+  elif sudo -n true 2>/dev/null; then as_root=(sudo env); can_install=yes; fi
+  if [ "$can_install" = yes ]; then
     echo "bench: installing wrk with apt-get"
     "${as_root[@]}" apt-get update -qq >/dev/null
-    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+    "${as_root[@]}" DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
     exit 0
   fi
 elif command -v brew >/dev/null; then
