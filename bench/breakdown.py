@@ -8,17 +8,19 @@ CPU time of this process per request (time.process_time, so other processes on t
 and the database server's own work do not count) for
 1. the two queries of `GET /api/v1/items/{id}` (authenticate, then the item) on a bare
    asyncpg pool,
-2. the same two steps through an SQLAlchemy AsyncSession, as the app runs them (its
-   authenticator, then its items service),
+2. the same two steps as the app runs them (its authenticator, then its items service, on
+   the kernel's fast path inside an SQLAlchemy AsyncSession),
 3. the whole app (`create_app()`, production settings) answering `GET /api/v1/items/{id}`,
-4. the whole app answering `GET /health`,
-5. the whole app answering `POST /api/v1/auth/forgot-password` (202: an e-mail job written in
+4. the whole app answering `GET /api/v1/items?limit=20`,
+5. the whole app answering `GET /health`,
+6. the whole app answering `POST /api/v1/auth/forgot-password` (202: an e-mail job written in
    the request's transaction), with Argon2 at its cheapest so the hash does not drown the
    rest (its production cost is measured by the login storm of `make bench`);
-then a cProfile of (3), its own time summed by package (BREAKDOWN_PROFILE=<file> also
-writes it whole, for `python -m pstats` or snakeviz).
+then a cProfile of (3), its own time summed by package (`--profile list` or `health` for (4)
+or (5); BREAKDOWN_PROFILE=<file> also writes it whole, for `python -m pstats` or snakeviz).
 """
 
+import argparse
 import asyncio
 import collections
 import cProfile
@@ -42,6 +44,11 @@ from shared.provisioning import drop_database
 from .database import recreate, seed_items
 from .run import DEFAULT_DATABASE_URL
 
+PROFILED = {
+    "get": "GET /api/v1/items/{id}",
+    "list": "GET /api/v1/items?limit=20",
+    "health": "GET /health",
+}
 IN_FLIGHT = 16
 REQUESTS = 1_600
 WARM_UP = 100
@@ -68,20 +75,28 @@ async def cpu_per_call(call: Callable[[], Awaitable[Any]]) -> float:
     return (time.process_time() - started) / REQUESTS * 1e6
 
 
-def asgi_get(app: Any, path: str, token: str | None = None) -> Callable[[], Awaitable[None]]:
+def asgi_get(
+    app: Any, path: str, token: str | None = None, query: bytes = b""
+) -> Callable[[], Awaitable[None]]:
     headers = [(b"host", b"127.0.0.1")]
     if token:
         headers.append((b"authorization", f"Bearer {token}".encode()))
-    return asgi_call(app, "GET", path, headers, b"", 200)
+    return asgi_call(app, "GET", path, headers, b"", 200, query)
 
 
 def asgi_call(
-    app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes, status: int
+    app: Any,
+    method: str,
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    status: int,
+    query: bytes = b"",
 ) -> Callable[[], Awaitable[None]]:
     async def call() -> None:
         scope = {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-            "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+            "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query,
             "root_path": "", "headers": headers, "client": ("127.0.0.1", 50000),
             "server": ("127.0.0.1", 8000), "state": {},
         }  # fmt: skip
@@ -126,7 +141,7 @@ async def prepare(url: URL, ids_file: Path) -> tuple[uuid.UUID, uuid.UUID, uuid.
     return user_id, session_id, item_id
 
 
-async def measure(url: URL, ids_file: Path) -> None:
+async def measure(url: URL, ids_file: Path, profile_target: str) -> None:
     user_id, session_id, item_id = await prepare(url, ids_file)
     os.environ.update(
         ENVIRONMENT="production",
@@ -169,6 +184,9 @@ async def measure(url: URL, ids_file: Path) -> None:
                 await items.get(session, identity.user, str(item_id))
 
         get_item = asgi_get(app, f"/api/v1/items/{item_id}", token)
+        list_items = asgi_get(app, "/api/v1/items", token, query=b"limit=20")
+        health = asgi_get(app, "/health")
+        profiled = {"get": get_item, "list": list_items, "health": health}[profile_target]
         json_headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json")]
         forgot = asgi_call(
             app,
@@ -180,9 +198,10 @@ async def measure(url: URL, ids_file: Path) -> None:
         )
         steps = [
             ("asyncpg pool: the 2 queries", bare_queries),
-            ("SQLAlchemy AsyncSession: the app's authenticator + items service", orm_queries),
+            ("the app's authenticator + items service, in a session", orm_queries),
             ("whole app: GET /api/v1/items/{id}", get_item),
-            ("whole app: GET /health", asgi_get(app, "/health")),
+            ("whole app: GET /api/v1/items?limit=20", list_items),
+            ("whole app: GET /health", health),
             ("whole app: POST /api/v1/auth/forgot-password (cheapest Argon2)", forgot),
         ]
         print(f"CPU of this process per request ({IN_FLIGHT} in flight, {REQUESTS} requests)")
@@ -190,15 +209,15 @@ async def measure(url: URL, ids_file: Path) -> None:
             print(f"  {await cpu_per_call(call):7.0f} µs  {name}")
         profile = cProfile.Profile()
         profile.enable()
-        await cpu_per_call(get_item)
+        await cpu_per_call(profiled)
         profile.disable()
     await pool.close()
     if dump := os.environ.get("BREAKDOWN_PROFILE"):  # for pstats or snakeviz
         profile.dump_stats(dump)
-    print_by_package(pstats.Stats(profile))
+    print_by_package(pstats.Stats(profile), PROFILED[profile_target])
 
 
-def print_by_package(stats: pstats.Stats, top: int = 15) -> None:
+def print_by_package(stats: pstats.Stats, request: str, top: int = 15) -> None:
     own: collections.Counter[str] = collections.Counter()
     for (file, _, function), (_, _, own_time, _, _) in stats.stats.items():  # type: ignore[attr-defined]
         if "site-packages/" in file:
@@ -213,18 +232,23 @@ def print_by_package(stats: pstats.Stats, top: int = 15) -> None:
     total = sum(own.values())
     # Unlike CPU time, this count does not move with the machine's load: compare runs by it.
     calls = stats.total_calls / (REQUESTS + WARM_UP)  # type: ignore[attr-defined]
-    print(f"\nGET /api/v1/items/{{id}} under cProfile: {calls:.0f} Python calls a request")
+    print(f"\n{request} under cProfile: {calls:.0f} Python calls a request")
     print("Own time by package")
     for key, seconds in own.most_common(top):
         print(f"  {100 * seconds / total:5.1f}%  {key}")
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--profile", choices=sorted(PROFILED), default="get", help="the request to profile"
+    )
+    args = parser.parse_args()
     bench_url = make_url(os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
     url = bench_url.set(database=f"{bench_url.database}_breakdown")
     with TemporaryDirectory() as scratch:
         try:
-            asyncio.run(measure(url, Path(scratch) / "item_ids.txt"))
+            asyncio.run(measure(url, Path(scratch) / "item_ids.txt", args.profile))
         finally:
             asyncio.run(drop_database(url))
 

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from shared.db import asyncpg_dsn
 from shared.provisioning import drop_database
 
+from .cold_start import cold_starts
 from .database import recreate, seed_items
 from .load import INSTALL_HINT, Run, Scenario, Wrk, finish
 from .report import Row, Storm, render, verdicts
@@ -36,6 +37,7 @@ DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/modulith_be
 PASSWORD = "bench-password-1234"
 STORM_CONNECTIONS = 16
 PROBE_CONNECTIONS = 4
+COLD_STARTS = 3
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,9 @@ def main() -> None:
     results = ROOT / "bench" / "results" / stamp
     results.mkdir(parents=True)
 
-    rows, storms = Benchmark(plan, results).run()
-    table = render(rows, storms, plan_text(plan))
-    checks = verdicts(rows, storms)
+    rows, storms, starts = Benchmark(plan, results).run()
+    table = render(rows, storms, starts, plan_text(plan))
+    checks = verdicts(rows, storms, starts)
     (results / "results.md").write_text(table + "\n" + checks + "\n")
     print("\n" + table + "\n" + checks)
     print(f"\nRaw wrk output and this table: {results.relative_to(ROOT)}/")
@@ -94,13 +96,21 @@ class Benchmark:
         self.email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
         self.owner_id: str | None = None
 
-    def run(self) -> tuple[list[Row], list[Storm]]:
+    def run(self) -> tuple[list[Row], list[Storm], list[float]]:
         progress(f"bench: {plan_text(self.plan)}; results in {self.results.relative_to(ROOT)}/")
         asyncio.run(recreate(self.database_url))
         try:
-            return self._run_all()
+            starts = self._cold_starts()
+            return (*self._run_all(), starts)
         finally:
             asyncio.run(drop_database(self.database_url))
+
+    def _cold_starts(self) -> list[float]:
+        database_url = self.database_url.render_as_string(hide_password=False)
+        log = self.results / "cold-start.log"
+        starts = cold_starts(database_url, log, COLD_STARTS)
+        progress(f"{'cold start':<28} " + ", ".join(f"{seconds:.2f} s" for seconds in starts))
+        return starts
 
     def _run_all(self) -> tuple[list[Row], list[Storm]]:
         rows: list[Row] = []
