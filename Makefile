@@ -14,14 +14,17 @@ m ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-# Installed once, again whenever the lock file changes.
+# Installed once, again whenever the lock file changes. Compiled to bytecode once here, as
+# the Dockerfile does: where Python may not write .pyc files (PYTHONDONTWRITEBYTECODE, a
+# read-only tree), every start would otherwise compile the dependencies again (4.4 s
+# against 1.6 s for `import main` on the benchmark machine).
 .venv/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
 		|| $(PYTHON) -m pip install --quiet --user uv
-	$(UV) sync --locked
+	$(UV) sync --locked --compile-bytecode
 	@touch $@
 
-install: ## install uv if missing (pip), then the locked dependencies (uv sync)
+install: ## install uv if missing (pip), then the locked dependencies (uv sync), as bytecode
 	@rm -f .venv/.installed
 	@$(MAKE) --no-print-directory .venv/.installed
 
