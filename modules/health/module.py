@@ -1,6 +1,6 @@
 from shared.module import Module
 
-from .router import router
+from .router import liveness_route, router
 
 module = Module(
     name="health",
@@ -9,3 +9,5 @@ module = Module(
     # Load balancers and Prometheus poll these from few addresses, often.
     rate_limited=False,
 )
+
+__all__ = ["liveness_route", "module"]
