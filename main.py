@@ -27,7 +27,7 @@ from modules.users.module import module as users
 from shared.api_docs import install_api_docs
 from shared.body_limit import BodySizeLimitMiddleware
 from shared.compression import CompressionMiddleware
-from shared.db import make_engine, make_session_factory
+from shared.db import ConnectionTurns, make_engine, make_session_factory
 from shared.email import EmailDelivery, SendEmail, make_email_sender
 from shared.error_handlers import (
     ErrorEnvelope,
@@ -75,6 +75,7 @@ class AppContainer(containers.DeclarativeContainer):
     tracer_provider: providers.Provider[Any] = providers.Object(None)
     engine = providers.Singleton(make_engine, settings)
     session_factory = providers.Singleton(make_session_factory, engine)
+    connection_turns = providers.Singleton(ConnectionTurns, settings)
     redis = providers.Singleton(make_redis, settings)
     metrics_registry = providers.Singleton(make_metrics_registry, engine)
     metrics_scrape = providers.Singleton(make_scrape_registry, metrics_registry)
