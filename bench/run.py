@@ -107,8 +107,7 @@ class Benchmark:
 
     def _cold_starts(self) -> list[float]:
         database_url = self.database_url.render_as_string(hide_password=False)
-        log = self.results / "cold-start.log"
-        starts = cold_starts(database_url, log, COLD_STARTS)
+        starts = cold_starts(database_url, self.results, COLD_STARTS)
         progress(f"{'cold start':<28} " + ", ".join(f"{seconds:.2f} s" for seconds in starts))
         return starts
 

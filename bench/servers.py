@@ -61,9 +61,15 @@ def reference_command(
 
 @contextmanager
 def serving(
-    name: str, command: list[str], environment: dict[str, str], port: int, log: Path
+    name: str,
+    command: list[str],
+    environment: dict[str, str],
+    port: int,
+    log: Path,
+    poll_seconds: float = 0.2,
 ) -> Iterator[str]:
-    """Runs the server until the block ends; yields its base URL once /health answers."""
+    """Runs the server until the block ends; yields its base URL once /health answers
+    (asked every `poll_seconds`)."""
     base_url = f"http://127.0.0.1:{port}"
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -74,7 +80,7 @@ def serving(
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_until_healthy(name, process, base_url, log)
+        _wait_until_healthy(name, process, base_url, log, poll_seconds)
         yield base_url
     finally:
         process.send_signal(signal.SIGTERM)
@@ -85,7 +91,9 @@ def serving(
             process.wait()
 
 
-def _wait_until_healthy(name: str, process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+def _wait_until_healthy(
+    name: str, process: subprocess.Popen[bytes], url: str, log: Path, poll_seconds: float
+) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -95,5 +103,5 @@ def _wait_until_healthy(name: str, process: subprocess.Popen[bytes], url: str, l
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.2)
+        time.sleep(poll_seconds)
     raise RuntimeError(f"{name} did not answer /health within {START_TIMEOUT_SECONDS}s")
