@@ -8,7 +8,7 @@ import importlib
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -17,20 +17,13 @@ import httpx
 import pytest
 
 from tests.accounts import PASSWORD, new_email
-from tests.e2e.server import RunningServer, serving_fresh_database
-from tests.postgres_server import PostgresServer
+from tests.e2e.server import RunningServer
 
 pytestmark = pytest.mark.e2e
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"
 PACKAGE = "modulith_client"
 ITEMS = 3
 PAGE = 2
-
-
-@pytest.fixture
-async def server(postgres: PostgresServer, tmp_path: Path) -> AsyncIterator[RunningServer]:
-    async with serving_fresh_database(postgres.url, tmp_path / "log") as (running, _):
-        yield running
 
 
 @pytest.fixture

@@ -6,13 +6,11 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import RunningServer, serving_fresh_database
-from tests.postgres_server import PostgresServer
+from tests.e2e.server import RunningServer
 
 pytestmark = pytest.mark.e2e
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -23,12 +21,6 @@ def try_it_block() -> str:
     block = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
     assert block is not None, "README: no sh block under 'Try it'"
     return block.group(1)
-
-
-@pytest.fixture
-async def server(postgres: PostgresServer, tmp_path: Path) -> AsyncIterator[RunningServer]:
-    async with serving_fresh_database(postgres.url, tmp_path / "log") as (running, _):
-        yield running
 
 
 async def test_the_readme_try_it_block_runs_as_pasted(server: RunningServer) -> None:

@@ -11,26 +11,18 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from shared.serving.run import GRACEFUL_SHUTDOWN_SECONDS
 from tests.accounts import PASSWORD
-from tests.e2e.server import RunningServer, serving_fresh_database
-from tests.postgres_server import PostgresServer
+from tests.e2e.server import RunningServer
 
 pytestmark = pytest.mark.e2e
 SLOW_UPLOADS = 4
 STEADY_CLIENTS = 4
 RUN_SECONDS = 2.0
-
-
-@pytest.fixture
-async def server(postgres: PostgresServer, tmp_path: Path) -> AsyncIterator[RunningServer]:
-    async with serving_fresh_database(postgres.url, tmp_path / "log") as (running, _):
-        yield running
 
 
 async def slow_body(body: bytes, pieces: int = 5, pause: float = 0.2) -> AsyncIterator[bytes]:
