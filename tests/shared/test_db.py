@@ -20,6 +20,7 @@ from shared.db import SessionDep, UnitOfWork, is_database_unavailable
 from shared.errors import Conflict
 from tests.conftest import http_client, request_once
 from tests.network import closed_port, silent_server
+from tests.shared import probes
 
 # Raw SQL needs SQLAlchemy's execute(), which SQLModel's session flags for ORM users.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:tests.shared.test_db")
@@ -62,13 +63,9 @@ async def sleep_in_database(session: SessionDep) -> dict[str, bool]:
 
 @pytest.fixture
 async def probe_table(engine: AsyncEngine) -> AsyncIterator[str]:
-    async with engine.begin() as connection:
-        await connection.execute(
-            text(f"CREATE TABLE {PROBE_TABLE} (id int PRIMARY KEY DEFERRABLE INITIALLY DEFERRED)")
-        )
-    yield PROBE_TABLE
-    async with engine.begin() as connection:
-        await connection.execute(text(f"DROP TABLE {PROBE_TABLE}"))
+    columns = "id int PRIMARY KEY DEFERRABLE INITIALLY DEFERRED"
+    async with probes.probe_table(engine, PROBE_TABLE, columns) as name:
+        yield name
 
 
 async def probe_rows(engine: AsyncEngine) -> list[int]:
@@ -78,9 +75,7 @@ async def probe_rows(engine: AsyncEngine) -> list[int]:
 
 
 def probe_app(build: Callable[..., FastAPI], **settings: object) -> FastAPI:
-    app = build(**settings)
-    app.include_router(router, prefix="/api/v1")
-    return app
+    return probes.probe_app(build, router, **settings)
 
 
 async def test_unit_of_work_commits_a_successful_write(
@@ -192,16 +187,9 @@ async def test_a_table_lock_cannot_hold_the_pool_past_the_lock_timeout(
     # One pooled connection, three requests queued behind a migration's lock: each gives up
     # after the lock timeout (0.3 s) in turn, not after the statement timeout (15 s).
     app = probe_app(app_factory, db_pool_size=1, db_max_overflow=0, db_lock_timeout_ms=300)
-    async with engine.connect() as migration, migration.begin():
-        await migration.execute(text(f"LOCK TABLE {probe_table} IN ACCESS EXCLUSIVE MODE"))
-        async with app.router.lifespan_context(app), http_client(app) as client:
-
-            async def timed() -> tuple[httpx.Response, float]:
-                started = time.monotonic()
-                response = await client.get("/api/v1/probe/rows")
-                return response, time.monotonic() - started
-
-            answers = await asyncio.gather(*(timed() for _ in range(3)))
+    answers = await probes.answers_behind_a_table_lock(
+        app, engine, probe_table, "/api/v1/probe/rows"
+    )
     assert [response.status_code for response, _ in answers] == [503] * 3
     assert {response.json()["error"]["code"] for response, _ in answers} == {"SERVICE_UNAVAILABLE"}
     assert max(waited for _, waited in answers) < 3  # three lock timeouts, one after another

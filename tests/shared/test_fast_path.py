@@ -5,12 +5,9 @@ The probe table is scaffolding for the kernel's own tests (the kernel owns no ta
 with raw SQL and dropped afterwards, as in test_db.py.
 """
 
-import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI
@@ -21,6 +18,7 @@ from shared.db import SessionDep, UnitOfWork, make_session_factory
 from shared.errors import Conflict
 from shared.fast_path import FastStatement, driver_connection
 from tests.conftest import http_client, request_once
+from tests.shared import probes
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 PROBE_TABLE = f"fast_path_probe_{uuid.uuid4().hex[:8]}"
@@ -69,13 +67,8 @@ async def sleep(session: SessionDep) -> None:
 
 @pytest.fixture
 async def probe_table(engine: AsyncEngine) -> AsyncIterator[str]:
-    async with engine.begin() as connection:
-        await connection.execute(
-            sa.text(f"CREATE TABLE {PROBE_TABLE} (id int PRIMARY KEY, note text)")
-        )
-    yield PROBE_TABLE
-    async with engine.begin() as connection:
-        await connection.execute(sa.text(f"DROP TABLE {PROBE_TABLE}"))
+    async with probes.probe_table(engine, PROBE_TABLE, "id int PRIMARY KEY, note text") as name:
+        yield name
 
 
 async def committed_ids(engine: AsyncEngine) -> list[int]:
@@ -85,9 +78,7 @@ async def committed_ids(engine: AsyncEngine) -> list[int]:
 
 
 def probe_app(build: Callable[..., FastAPI], **settings: object) -> FastAPI:
-    app = build(**settings)
-    app.include_router(router, prefix="/api/v1")
-    return app
+    return probes.probe_app(build, router, **settings)
 
 
 async def test_a_read_alone_sends_no_begin_and_leaves_nothing_to_roll_back(
@@ -219,16 +210,9 @@ async def test_a_table_lock_is_503_after_the_lock_timeout(
     app_factory: Callable[..., FastAPI], engine: AsyncEngine, probe_table: str
 ) -> None:
     app = probe_app(app_factory, db_pool_size=1, db_max_overflow=0, db_lock_timeout_ms=300)
-    async with engine.connect() as migration, migration.begin():
-        await migration.execute(sa.text(f"LOCK TABLE {probe_table} IN ACCESS EXCLUSIVE MODE"))
-        async with app.router.lifespan_context(app), http_client(app) as client:
-
-            async def timed() -> tuple[httpx.Response, float]:
-                started = time.monotonic()
-                response = await client.get("/api/v1/fast-count")
-                return response, time.monotonic() - started
-
-            answers = await asyncio.gather(*(timed() for _ in range(3)))
+    answers = await probes.answers_behind_a_table_lock(
+        app, engine, probe_table, "/api/v1/fast-count"
+    )
     assert [response.status_code for response, _ in answers] == [503] * 3
     assert max(waited for _, waited in answers) < 3  # lock timeouts, not the statement's
 
