@@ -159,9 +159,7 @@ class FastStatement(Generic[Row]):
             # what SQLAlchemy calls an invalidated connection: 503, like every lost one (the
             # pool replaces it at the next checkout).
             if connection.is_closed():
-                raise asyncpg.ConnectionDoesNotExistError(
-                    "the connection was closed before the statement ran"
-                ) from error
+                raise _connection_lost() from error
             raise
 
 
@@ -202,5 +200,15 @@ async def driver_connection(
             # nor asyncpg's: raise asyncpg's, as every other fast-path statement does.
             if isinstance(error.__cause__, asyncpg.PostgresError):
                 raise error.__cause__ from None
+            # The server closed the connection after the checkout found it open (PostgreSQL
+            # restarting): asyncpg says "connection is closed", an InterfaceError.
+            if adapter.driver_connection.is_closed():
+                raise _connection_lost() from error
             raise
     return adapter.driver_connection, dialect
+
+
+def _connection_lost() -> asyncpg.ConnectionDoesNotExistError:
+    """A connection lost before its statement ran, as asyncpg reports one lost during it: the
+    08003 that `shared.db` reads as unavailable (503)."""
+    return asyncpg.ConnectionDoesNotExistError("the connection was closed before the statement ran")

@@ -5,18 +5,27 @@ The probe table is scaffolding for the kernel's own tests (the kernel owns no ta
 with raw SQL and dropped afterwards, as in test_db.py.
 """
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 
+import asyncpg
 import pytest
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import SessionDep, UnitOfWork, make_session_factory
+from shared.db import (
+    SessionDep,
+    UnitOfWork,
+    is_database_unavailable,
+    make_engine,
+    make_session_factory,
+)
 from shared.errors import Conflict
 from shared.fast_path import FastStatement, driver_connection
+from shared.settings import Settings
 from tests.conftest import http_client, request_once
 from tests.shared import probes
 
@@ -234,3 +243,29 @@ async def test_a_connection_the_server_closed_is_503_and_not_handed_out_again(
         answers = [(await client.get("/api/v1/fast-count")).status_code for _ in range(2)]
     # The pool replaces the connection at checkout once asyncpg has seen it close.
     assert answers in ([200, 200], [503, 200])
+
+
+async def test_a_write_on_a_connection_closed_after_checkout_is_a_lost_connection(
+    settings: Settings, engine: AsyncEngine, probe_table: str
+) -> None:
+    # The server ends the connection after the session checked it out and before the write
+    # begins its transaction (PostgreSQL restarting under load): the BEGIN fails with
+    # asyncpg's "connection is closed", which must read as a lost connection (503), not a bug.
+    app_engine = make_engine(settings)  # the app's: it replaces closed connections at checkout
+    async with make_session_factory(app_engine)() as session:
+        driver, _ = await driver_connection(session, in_transaction=False)
+        async with engine.connect() as admin:
+            await admin.execute(sa.select(sa.func.pg_terminate_backend(driver.get_server_pid())))
+        for _ in range(100):  # asyncpg sees the socket close at its next read
+            if driver.is_closed():
+                break
+            await asyncio.sleep(0.02)
+        assert driver.is_closed()
+        with pytest.raises(asyncpg.ConnectionDoesNotExistError) as lost:
+            await INSERT.row(session, id_value=1, note_value="never stored")
+    assert is_database_unavailable(lost.value)
+    async with make_session_factory(app_engine)() as session:  # the pool recovers
+        await INSERT.row(session, id_value=2, note_value="stored")
+        await session.commit()
+    await app_engine.dispose()
+    assert await committed_ids(engine) == [2]
