@@ -50,6 +50,7 @@ from shared.request_id import RequestIdMiddleware
 from shared.request_telemetry import RequestTelemetryMiddleware
 from shared.security_headers import SecurityHeadersMiddleware
 from shared.serving.drain import drain_on_sigterm
+from shared.serving.heap import freeze_startup_heap
 from shared.settings import Settings, load_settings
 from shared.tracing import make_tracer_provider, trace_requests, tracing_statements
 
@@ -177,6 +178,7 @@ def create_app(
                     await modules.enter_async_context(module.lifespan(container))
             if settings.worker_in_process:
                 await modules.enter_async_context(_running_worker(container.worker()))
+            freeze_startup_heap()
             yield
         redis = container.redis()
         if redis is not None:

@@ -19,12 +19,22 @@ def is_draining() -> bool:
     return _draining
 
 
+def serving_server() -> uvicorn.Server | None:
+    """The uvicorn server serving this process, read from the app's start-up (uvicorn installs
+    its signal handlers first); None in a process not served by uvicorn (the tests, another
+    server)."""
+    # uvicorn's handler of SIGINT (and of SIGTERM, until the drain takes that one over) is
+    # the bound Server.handle_exit.
+    server = getattr(signal.getsignal(signal.SIGINT), "__self__", None)
+    return server if isinstance(server, uvicorn.Server) else None
+
+
 def drain_on_sigterm(seconds: float) -> None:
     """Delay uvicorn's reaction to SIGTERM by `seconds`, draining meanwhile. Called from the
-    app's start-up, in each serving process, after uvicorn installed its signal handler: a
-    process not served by uvicorn (the tests, another server) is left as it is."""
-    server = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
-    if not isinstance(server, uvicorn.Server):  # its handler is the bound Server.handle_exit
+    app's start-up, in each serving process: a process not served by uvicorn is left as it
+    is."""
+    server = serving_server()
+    if server is None:
         return
     loop = asyncio.get_running_loop()
 
