@@ -38,7 +38,8 @@ from shared.error_handlers import (
 from shared.jobs.messages import Handlers, TaskRegistry
 from shared.jobs.metrics import JobMetrics
 from shared.jobs.queue import JobQueue
-from shared.jobs.worker import JobRunner, Worker
+from shared.jobs.schedules import Housekeeper, Schedule
+from shared.jobs.worker import JobRunner, Worker, purge_job_history
 from shared.logs import configure_logging
 from shared.metrics import RequestMetrics, make_metrics_registry, make_scrape_registry
 from shared.module import Module, mount_module_containers
@@ -63,6 +64,12 @@ MODULES: tuple[Module, ...] = (health, users, auth, items, audit)
 OPENAPI_URL = "/openapi.json"
 
 
+def every_schedule() -> list[Schedule]:
+    """The kernel's housekeeping and every module's."""
+    kernel = Schedule("kernel.purge_job_history", "47 * * * *", purge_job_history)
+    return [kernel, *(schedule for module in MODULES for schedule in module.schedules)]
+
+
 def task_registry(email_delivery: EmailDelivery, *extra: tuple[str, Handlers]) -> TaskRegistry:
     """The kernel's tasks, every module's, and `extra` owners' (tests add subscribers)."""
     kernel: Handlers = {SendEmail: email_delivery.send_email}
@@ -71,6 +78,7 @@ def task_registry(email_delivery: EmailDelivery, *extra: tuple[str, Handlers]) -
 
 
 class AppContainer(containers.DeclarativeContainer):
+    __self__ = providers.Self()
     settings = providers.Dependency(instance_of=Settings)
     # OpenTelemetry's, or None when tracing is off (shared/tracing.py).
     tracer_provider: providers.Provider[Any] = providers.Object(None)
@@ -95,14 +103,15 @@ class AppContainer(containers.DeclarativeContainer):
         job_metrics.provided.enqueued,
         traced=providers.Callable(lambda provider: provider is not None, tracer_provider),
     )
+    job_timeout = providers.Callable(lambda s: timedelta(seconds=s.job_timeout_seconds), settings)
     job_runner = providers.Singleton(
-        JobRunner,
-        tasks,
-        session_factory,
-        providers.Callable(lambda s: timedelta(seconds=s.job_timeout_seconds), settings),
-        tracer_provider,
+        JobRunner, tasks, session_factory, job_timeout, tracer_provider
     )
-    worker = providers.Singleton(Worker, settings, job_runner, job_metrics)
+    # Schedules are given the root container, to reach their module's providers.
+    housekeeper = providers.Singleton(
+        Housekeeper, providers.Callable(every_schedule), session_factory, __self__, job_timeout
+    )
+    worker = providers.Singleton(Worker, settings, job_runner, job_metrics, housekeeper)
 
     auth = providers.Container(AuthContainer, settings=settings, jobs=jobs)
     users = providers.Container(

@@ -3,7 +3,7 @@ of its own (127.0.0.1 only), while they fail under load. Prints one line per exp
 
     uv run python -m bench.faults
 
-About three minutes. What each experiment checks is also a test (tests/e2e/, the Redis one
+About four minutes. What each experiment checks is also a test (tests/e2e/, the Redis one
 in tests/shared/test_rate_limit.py), and the run uses those tests' harness: the server
 (tests/e2e/server.py), the write load (tests/e2e/write_load.py), the private PostgreSQL and
 Redis. This prints the figures a closing note reports.
@@ -24,8 +24,16 @@ import httpx
 
 from shared.db import asyncpg_dsn
 from tests.accounts import bearer, login, new_email, register
-from tests.e2e.server import RunningServer, cpu_seconds, serving_fresh_database
+from tests.e2e.server import (
+    RunningServer,
+    cpu_seconds,
+    serving_fresh_database,
+    start_server,
+    start_worker,
+)
 from tests.e2e.write_load import WRITERS, stored_ids, write_load
+from tests.jobs.harness import eventually
+from tests.mailbox import smtp_server
 from tests.private_postgres import PrivatePostgres, private_postgres
 from tests.private_redis import private_redis
 
@@ -267,6 +275,45 @@ async def sigterm_under_load(postgres: PrivatePostgres, work: Path) -> None:
     )
 
 
+async def email_after_a_crash(postgres: PrivatePostgres, work: Path) -> None:
+    """The API and its worker killed (SIGKILL) while the worker is sending an e-mail, then
+    both started again on the same database, with the default settings."""
+    with smtp_server(delay=120) as mailbox:  # the first delivery hangs in the mail server
+        env = {**PRODUCTION, "WORKERS": "1", "SMTP_PORT": str(mailbox.port)}
+        # A worker is started once it has logged so, at INFO.
+        env |= {"SMTP_STARTTLS": "false", "LOG_LEVEL": "INFO"}
+        async with serving_fresh_database(postgres.url(), work / "crash.log", **env) as (
+            server,
+            url,
+        ):
+            dsn = url.render_as_string(hide_password=False)
+            worker = await start_worker(dsn, work / "crash-worker.log", **env)
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+                email = new_email("crash")
+                await register(client, email)
+                await client.post("/api/v1/auth/forgot-password", json={"email": email})
+            await eventually(lambda: mailbox.started == 1, within=30)
+            for process in (server, worker):
+                process.process.send_signal(signal.SIGKILL)
+                process.process.wait(10)
+            mailbox.delay = 0
+            again = await start_server(dsn, work / "crash-again.log", **env)
+            worker = await start_worker(dsn, work / "crash-worker-again.log", **env)
+            started = time.monotonic()
+            try:
+                arrived = await mailbox.wait_for(1, within=90)
+                took = f"arrived {time.monotonic() - started:.1f} s after the restart"
+            except AssertionError:
+                arrived, took = [], "not within 90 s of the restart"
+            finally:
+                await worker.stop()
+                await again.stop()
+    line(
+        "API and worker SIGKILLed mid-send, both started again",
+        f"{len(arrived)} e-mail to {email}: {took}",
+    )
+
+
 async def edge_experiments(postgres: PrivatePostgres, work: Path) -> None:
     async with service(postgres, work / "edge.log") as server:
         await huge_header(server, 64)
@@ -287,6 +334,7 @@ async def main() -> None:
         await redis_faults(postgres, work)
         await edge_experiments(postgres, work)
         await sigterm_under_load(postgres, work)
+        await email_after_a_crash(postgres, work)
     with private_postgres(max_connections="12", superuser_reserved_connections="0") as postgres:
         await out_of_connections(postgres, work)
 

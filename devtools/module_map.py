@@ -138,6 +138,9 @@ def render(modules: Iterable[Module], root: Path) -> str:
         jobs = sorted(message.name for message in module.handlers if issubclass(message, Job))
         if jobs:
             out.append(_line("Handles jobs", jobs))
+        if module.schedules:
+            when = (f"`{schedule.name}` at `{schedule.cron}`" for schedule in module.schedules)
+            out.append(f"**Schedules** (cron, UTC): {', '.join(when)}\n")
         out.append(_line("Settings read", _settings_read(module, root)))
         out.append(_line("Public names", sorted(_public_surface(module))))
         for other in sorted(_imported_modules(module, root, names)):

@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from sqlmodel import SQLModel
 
 from .jobs.messages import Handlers
+from .jobs.schedules import Schedule
 from .jobs.schema import ENGINE_TABLES
 
 # The kernel's own tables: alembic's bookkeeping and the job queue's (its `kernel` branch).
@@ -33,6 +34,8 @@ class Module:
     # Background work the module handles: the handler of each of its jobs, and of each
     # event it subscribes to (another module's, from that module's public.py).
     handlers: Handlers = field(default_factory=dict)
+    # Housekeeping on a timetable, run by one worker of the deployment each time it is due.
+    schedules: tuple[Schedule, ...] = ()
     # The module's providers, mounted on the root container under the module's name. It may
     # declare any of KERNEL_PROVIDERS as `providers.Dependency()` and is given them. A module
     # wired to other modules' ports is declared in the root container by hand instead.

@@ -1,10 +1,10 @@
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.jobs.schedules import Schedule
 from shared.module import Module
-from shared.periodic import running_every
 
 from .router import router
 
@@ -14,26 +14,21 @@ PURGE_AFTER = timedelta(days=1)
 THROTTLE_IDLE_HORIZON = timedelta(days=1)
 
 
-@asynccontextmanager
-async def lifespan(container: Any) -> AsyncIterator[None]:
-    async def purge_what_ended() -> dict[str, int]:
-        auth = container.auth
-        async with container.session_factory()() as session, session.begin():
-            return {
-                "sessions": await auth.login_sessions().purge(session, older_than=PURGE_AFTER),
-                "login_throttles": await auth.login_throttles().purge(
-                    session, idle_for=THROTTLE_IDLE_HORIZON
-                ),
-                "mfa_challenges": await auth.two_factor().purge(session),
-            }
-
-    async with running_every(timedelta(hours=1), "auth_housekeeping", purge_what_ended):
-        yield
+async def purge_what_ended(session: AsyncSession, container: Any) -> dict[str, int]:
+    """Sessions that ended a day ago, idle login throttles, expired 2FA challenges."""
+    auth = container.auth
+    return {
+        "sessions": await auth.login_sessions().purge(session, older_than=PURGE_AFTER),
+        "login_throttles": await auth.login_throttles().purge(
+            session, idle_for=THROTTLE_IDLE_HORIZON
+        ),
+        "mfa_challenges": await auth.two_factor().purge(session),
+    }
 
 
 module = Module(
     name="auth",
     router=router,
     models="modules.auth.models",
-    lifespan=lifespan,
+    schedules=(Schedule("auth.purge_what_ended", "7 * * * *", purge_what_ended),),
 )

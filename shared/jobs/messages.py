@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-_DOTTED_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+DOTTED_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 
 
 class Message(BaseModel):
@@ -29,7 +29,7 @@ class Message(BaseModel):
     def __init_subclass__(cls, *, name: str = "", **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if name:
-            if not _DOTTED_NAME.fullmatch(name):
+            if not DOTTED_NAME.fullmatch(name):
                 raise TypeError(f"{cls.__name__}: {name!r} is not a dotted name such as 'a.b'")
             cls.name = name
 

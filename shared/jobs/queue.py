@@ -6,7 +6,6 @@ queue's NOTIFY, sent at that commit, wakes a worker at once.
 """
 
 import asyncio
-import dataclasses
 from datetime import timedelta
 
 from pgqueuer import Queries
@@ -26,10 +25,12 @@ TASK_HEADER = "task"
 
 
 class SessionConnectionDriver:
-    """PgQueuer's driver port over a session's connection, inside its transaction.
+    """PgQueuer's driver port (`pgqueuer.ports.driver.Driver`) over a session's connection,
+    inside its transaction: what PgQueuer's `Queries.enqueue` runs goes through SQLAlchemy,
+    which begins the transaction first if nothing has yet.
 
-    Only what enqueueing needs: statements go through SQLAlchemy, which begins the
-    transaction first if nothing has yet.
+    A request's connection only writes: the port's listening and worker parts (LISTEN, the
+    shutdown event, the task manager) belong to a worker's own driver and are refused here.
     """
 
     def __init__(self, connection: AsyncConnection) -> None:
@@ -74,9 +75,6 @@ class JobQueue:
         self.tasks = tasks
         self.enqueued = enqueued
         self.traced = traced  # tracing is on: each job carries the trace that queued it
-        # Built once: PgQueuer reads its settings when its query builders are made. Each call
-        # gets a copy bound to the caller's connection.
-        self._queries = Queries(SessionConnectionDriver(None))  # type: ignore[arg-type]
 
     async def enqueue(
         self, session: AsyncSession, job: Job, *, delay: timedelta | None = None
@@ -100,9 +98,7 @@ class JobQueue:
         if not tasks:  # an event nobody subscribes to
             return
         payload = message.model_dump_json().encode()
-        queries = dataclasses.replace(
-            self._queries, driver=SessionConnectionDriver(await session.connection())
-        )
+        queries = Queries(SessionConnectionDriver(await session.connection()))
         await queries.enqueue(
             [ENTRYPOINT] * len(tasks),
             [payload] * len(tasks),

@@ -1,25 +1,26 @@
-"""The worker: PgQueuer's queue manager running our tasks, with retries and a time limit.
+"""The worker: PgQueuer running our tasks and the modules' schedules.
 
 PgQueuer does the queue work: workers in any number of processes claim jobs with
 `FOR UPDATE SKIP LOCKED`, wake on LISTEN/NOTIFY (polling as a fallback), beat a heartbeat
-while a job runs (a job whose worker died is picked again once its heartbeat is stale), and
-its supervisor starts the manager again, on fresh connections, after a failure such as a
-PostgreSQL restart. What is ours: how a job runs (`JobRunner`), and how a failure is treated
-(`_RetryingExecutor`: back-off, then kept as failed).
+while a job runs (a job whose worker died is picked again once its heartbeat is stale), retry
+a failing job with a back-off (`DatabaseRetryEntrypointExecutor`), run each schedule in one
+worker of the deployment, and its supervisor starts everything again, on fresh connections,
+after a failure such as a PostgreSQL restart. What is ours: how a job runs (`JobRunner`), that a
+job which cannot run fails at once, and the metrics and logs of each attempt (`JobExecutor`).
 """
 
 import asyncio
 import contextlib
 import traceback
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pgqueuer
 import structlog
-from pgqueuer import Queries, QueueManager, RetryRequested
-from pgqueuer.db import AsyncpgPoolDriver
+from pgqueuer import DatabaseRetryEntrypointExecutor, PgQueuer, RetryRequested
 from pgqueuer.executors import AbstractEntrypointExecutor, EntrypointExecutorParameters
 from pgqueuer.models import Context
 from pgqueuer.models import Job as QueuedJob
@@ -29,15 +30,15 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..db import asyncpg_dsn, timeout_settings
-from ..periodic import running_every
 from ..settings import Settings
 from ..tracing import job_span
-from .messages import TaskRegistry
+from .messages import Message, Task, TaskRegistry
+from .metrics import JobMetrics
+from .queue import ENTRYPOINT, TASK_HEADER
+from .schedules import Housekeeper
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
-from .metrics import JobMetrics
-from .queue import ENTRYPOINT, TASK_HEADER
 
 logger = structlog.get_logger("app.jobs")
 
@@ -50,7 +51,13 @@ MAX_JOBS_AT_ONCE = 10
 # `manage.py jobs retry`) can wait up to this long on top of its delay.
 POLL_INTERVAL = timedelta(seconds=2)
 RESTART_DELAY = timedelta(seconds=2)
-# PgQueuer logs every attempt and keeps per-second counts, forever; each worker trims them.
+# A running job's heartbeat is written every half of this; a job whose heartbeat is older
+# (its worker was killed, or lost its machine) is picked by another worker. It does not depend
+# on JOB_TIMEOUT_SECONDS: a long job keeps beating. A worker that cannot write its heartbeats
+# for this long may see its job run a second time elsewhere, which handlers, run at least
+# once, are written to bear.
+HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+# PgQueuer logs every attempt and keeps per-second counts, forever; housekeeping trims them.
 HISTORY_KEPT = timedelta(days=7)
 _PURGE_HISTORY = (
     # The log of a job still queued or failed is kept: `manage.py jobs` shows its last error.
@@ -60,6 +67,17 @@ _PURGE_HISTORY = (
     ),
     text("DELETE FROM pgqueuer_statistics WHERE created < now() - CAST(:kept AS interval)"),
 )
+
+
+async def purge_job_history(session: AsyncSession, _: object = None) -> int:
+    """Delete PgQueuer's log and statistics rows older than HISTORY_KEPT (idempotent): the
+    kernel's own housekeeping."""
+    connection = await session.connection()
+    purged = 0
+    for statement in _PURGE_HISTORY:
+        result = await connection.execute(statement, {"kept": HISTORY_KEPT})
+        purged += result.rowcount
+    return purged
 
 
 class UnrunnableJob(Exception):
@@ -82,126 +100,135 @@ class JobRunner:
         self.timeout = timeout
         self.tracer_provider = tracer_provider
 
-    async def run(
-        self, task_name: str, payload: bytes | None, headers: Mapping[str, Any] | None = None
-    ) -> None:
-        """Run the job; with tracing on, as a span in the trace its `headers` carry."""
-        if self.tracer_provider is None:
-            await self._run(task_name, payload)
-            return
-        with job_span(self.tracer_provider, task_name, headers):
-            await self._run(task_name, payload)
-
-    async def _run(self, task_name: str, payload: bytes | None) -> None:
+    def read(self, job: QueuedJob) -> tuple[Task, Message]:
+        """The job's task and message; `UnrunnableJob` when either cannot be had."""
+        task_name = str((job.headers or {}).get(TASK_HEADER, ""))
         task = self.tasks.get(task_name)
         if task is None:
             raise UnrunnableJob(f"no handler knows the task {task_name!r}")
         try:
-            message = task.message.model_validate_json(payload or b"")
+            message = task.message.model_validate_json(job.payload or b"")
         except ValidationError as error:
             raise UnrunnableJob(f"the payload of {task_name} is invalid: {error}") from None
-        async with asyncio.timeout(self.timeout.total_seconds()):
-            async with self.session_factory() as session, session.begin():
-                await task.handler(session, message)
+        return task, message
+
+    async def run(self, job: QueuedJob) -> None:
+        """Run the job; with tracing on, as a span in the trace its headers carry."""
+        task, message = self.read(job)
+        if self.tracer_provider is None:
+            await self._run(task, message)
+            return
+        with job_span(self.tracer_provider, task.name, job.headers):
+            await self._run(task, message)
+
+    async def _run(self, task: Task, message: Message) -> None:
+        try:
+            async with asyncio.timeout(self.timeout.total_seconds()):
+                async with self.session_factory() as session, session.begin():
+                    await task.handler(session, message)
+        except TimeoutError:
+            raise JobTimedOut(
+                f"{task.name} ran out of time ({self.timeout.total_seconds():g} s,"
+                " JOB_TIMEOUT_SECONDS)"
+            ) from None
 
 
-def retry_delay(first: timedelta, failed_attempts: int) -> timedelta:
-    """Exponential back-off: `first`, then twice as long after each failure, capped."""
-    doublings = min(max(failed_attempts - 1, 0), 30)
-    return min(first * (1 << doublings), MAX_RETRY_DELAY)
+class JobTimedOut(Exception):
+    """The handler was cut off at JOB_TIMEOUT_SECONDS; the job is tried again."""
 
 
-class _RetryingExecutor(AbstractEntrypointExecutor):
-    """PgQueuer's extension point for how a job is executed.
+@dataclass
+class JobExecutor(AbstractEntrypointExecutor):
+    """How PgQueuer runs one of our jobs (its documented extension point for that).
 
-    A failing attempt is put back with a back-off (`RetryRequested`) until `max_attempts`;
-    the last one, or an unrunnable job, raises, and the entrypoint's `on_failure="hold"`
-    keeps the job as failed with the error in PgQueuer's log.
+    PgQueuer's `DatabaseRetryEntrypointExecutor` retries a failing attempt with an exponential
+    back-off, and lets the last one fail; the entrypoint's `on_failure="hold"` then keeps the
+    job as failed, with its error in PgQueuer's log. This adds what it lacks: a job that cannot
+    run however often it is tried (an unknown task, an invalid payload) fails at its first
+    attempt, and every outcome is counted and logged.
     """
 
-    def __init__(
-        self, runner: JobRunner, metrics: JobMetrics, *, max_attempts: int, first_delay: timedelta
-    ) -> None:
-        super().__init__(
-            EntrypointExecutorParameters(
-                concurrency_limit=0, func=self.execute, accepts_context=True, on_failure="hold"
+    runner: JobRunner
+    metrics: JobMetrics
+    retrying: DatabaseRetryEntrypointExecutor
+
+    @classmethod
+    def factory(
+        cls, runner: JobRunner, metrics: JobMetrics, *, max_attempts: int, first_delay: timedelta
+    ) -> Callable[[EntrypointExecutorParameters], "JobExecutor"]:
+        def make(parameters: EntrypointExecutorParameters) -> JobExecutor:
+            retrying = DatabaseRetryEntrypointExecutor(
+                parameters,
+                # PgQueuer counts the retries made: the last of `max_attempts` tries has
+                # made max_attempts - 1.
+                max_attempts=max_attempts - 1,
+                initial_delay=first_delay,
+                max_delay=MAX_RETRY_DELAY,
             )
-        )
-        self.runner = runner
-        self.metrics = metrics
-        self.max_attempts = max_attempts
-        self.first_delay = first_delay
+            return cls(parameters, runner, metrics, retrying)
+
+        return make
 
     async def execute(self, job: QueuedJob, context: Context) -> None:
-        task = (job.headers or {}).get(TASK_HEADER, "")
-        attempt = job.attempts + 1  # PgQueuer counts the retries already made
-        log = logger.bind(task=task, job_id=job.id, attempt=attempt)
+        task = str((job.headers or {}).get(TASK_HEADER, ""))
+        log = logger.bind(task=task, job_id=job.id, attempt=job.attempts + 1)
         try:
-            await self.runner.run(str(task), job.payload, job.headers)
-        except UnrunnableJob as error:
-            log.error("job_failed", error=str(error))
-            self.metrics.failed.labels(task).inc()
+            self.runner.read(job)
+            await self.retrying.execute(job, context)
+        except RetryRequested as retry:
+            log.warning(
+                "job_retry",
+                error=_describe(retry.__cause__ or retry),
+                retry_in_seconds=retry.delay.total_seconds(),
+            )
+            self.metrics.retried.labels(task).inc()
             raise
         except Exception as error:
-            cause = _describe(error)
-            if attempt >= self.max_attempts:
-                log.error("job_failed", error=cause, attempts=attempt)
-                self.metrics.failed.labels(task).inc()
-                raise
-            delay = retry_delay(self.first_delay, attempt)
-            log.warning("job_retry", error=cause, retry_in_seconds=delay.total_seconds())
-            self.metrics.retried.labels(task).inc()
-            raise RetryRequested(delay=delay, reason=cause) from error
+            log.error("job_failed", error=_describe(error), attempts=job.attempts + 1)
+            self.metrics.failed.labels(task).inc()
+            raise
         self.metrics.succeeded.labels(task).inc()
 
 
 def _describe(error: BaseException) -> str:
-    if isinstance(error, TimeoutError):
-        return "the handler ran out of time (JOB_TIMEOUT_SECONDS)"
     return "".join(traceback.format_exception_only(error)).strip()
 
 
 class Worker:
-    """Processes jobs until told to stop; any number of them share the queue."""
+    """Processes jobs, and runs the schedules that are due, until told to stop; any number
+    of them share the queue."""
 
-    def __init__(self, settings: Settings, runner: JobRunner, metrics: JobMetrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        runner: JobRunner,
+        metrics: JobMetrics,
+        housekeeper: Housekeeper,
+    ) -> None:
         self.settings = settings
-        self.executor = _RetryingExecutor(
+        self.runner = runner
+        self.executor_factory = JobExecutor.factory(
             runner,
             metrics,
             max_attempts=settings.job_max_attempts,
             first_delay=timedelta(seconds=settings.job_retry_delay_seconds),
         )
-        # A job is cut off after JOB_TIMEOUT_SECONDS, so with a heartbeat deadline of twice
-        # that, a job is never picked again while its first run is still going, even when
-        # that run's heartbeats cannot be written.
-        self.heartbeat_timeout = runner.timeout * 2
+        self.housekeeper = housekeeper
         self._dsn = asyncpg_dsn(settings.database)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set; then the jobs under way finish (each within its time limit)."""
-        logger.info("worker_started", tasks=self.executor.runner.tasks.names)
-        async with running_every(timedelta(hours=1), "purge_job_history", self.purge_history):
-            await self._run(stop)
-        logger.info("worker_stopped")
-
-    async def purge_history(self) -> int:
-        """Delete PgQueuer's log and statistics rows older than HISTORY_KEPT (idempotent)."""
-        purged = 0
-        async with self.executor.runner.session_factory() as session, session.begin():
-            connection = await session.connection()
-            for statement in _PURGE_HISTORY:
-                result = await connection.execute(statement, {"kept": HISTORY_KEPT})
-                purged += result.rowcount
-        return purged
-
-    async def _run(self, stop: asyncio.Event) -> None:
+        logger.info(
+            "worker_started",
+            tasks=self.runner.tasks.names,
+            schedules=[schedule.name for schedule in self.housekeeper.schedules],
+        )
         await pgqueuer.run(
-            self._queue_manager,
+            self._queue,
             dequeue_timeout=POLL_INTERVAL,
             batch_size=BATCH_SIZE,
             max_concurrent_tasks=MAX_JOBS_AT_ONCE,
-            heartbeat_timeout=self.heartbeat_timeout,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
             # A dead LISTEN connection ends the round; the supervisor starts a new one. Behind
             # PgBouncer LISTEN never hears anything: polling alone, by design.
             shutdown_on_listener_failure=not self.settings.db_pgbouncer,
@@ -209,9 +236,10 @@ class Worker:
             restart_delay=RESTART_DELAY,
             shutdown=stop,
         )
+        logger.info("worker_stopped")
 
     @contextlib.asynccontextmanager
-    async def _queue_manager(self) -> AsyncIterator[QueueManager]:
+    async def _queue(self) -> AsyncIterator[PgQueuer]:
         timeout_ms = self.settings.db_statement_timeout_ms
         server_settings = {"application_name": "modulith-worker"}
         if self.settings.db_pgbouncer:
@@ -226,16 +254,20 @@ class Worker:
         pool: Any = await asyncpg.create_pool(
             self._dsn,
             min_size=1,
-            max_size=3,  # LISTEN holds one; dequeues, heartbeats and logs share the others
+            # LISTEN holds one; dequeues, heartbeats, logs and the scheduler share the others.
+            max_size=4,
             timeout=self.settings.db_connect_timeout,
             command_timeout=timeout_ms / 1000 + 5,
             server_settings=server_settings,
             **cache,
         )
         try:
-            manager = QueueManager(Queries(AsyncpgPoolDriver(pool)))
-            manager.register_executor(ENTRYPOINT, self.executor)
-            yield manager
+            queue = PgQueuer.from_asyncpg_pool(pool)
+            queue.entrypoint(ENTRYPOINT, on_failure="hold", executor_factory=self.executor_factory)(
+                self.runner.run
+            )
+            self.housekeeper.register(queue)
+            yield queue
         finally:
             try:
                 await asyncio.wait_for(pool.close(), timeout=5)

@@ -23,6 +23,8 @@ async def jobs_url(postgres: PostgresServer) -> AsyncIterator[URL]:
 async def jobs_engine(jobs_url: URL) -> AsyncIterator[AsyncEngine]:
     engine = create_async_engine(jobs_url)
     async with engine.begin() as connection:
-        await connection.execute(text("TRUNCATE pgqueuer, pgqueuer_log, pgqueuer_statistics"))
+        await connection.execute(
+            text("TRUNCATE pgqueuer, pgqueuer_log, pgqueuer_statistics, pgqueuer_schedules")
+        )
     yield engine
     await engine.dispose()

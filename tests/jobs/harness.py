@@ -5,6 +5,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from dependency_injector import providers
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from main import AppContainer, build_container
 from shared.jobs.messages import Event, Job, Message, TaskRegistry
 from shared.jobs.metrics import JobMetrics
+from shared.jobs.schedules import Housekeeper, Schedule
 from shared.settings import Settings
 from tests.conftest import make_settings
 
@@ -39,8 +41,18 @@ def container_with(settings: Settings, tasks: TaskRegistry) -> AppContainer:
 
 
 @asynccontextmanager
-async def running_worker(settings: Settings, tasks: TaskRegistry) -> AsyncIterator[JobMetrics]:
+async def running_worker(
+    settings: Settings, tasks: TaskRegistry, schedules: list[Schedule] | None = None
+) -> AsyncIterator[JobMetrics]:
+    """A worker of the app's own making, running `tasks`, and `schedules` instead of the
+    app's when given."""
     container = container_with(settings, tasks)
+    if schedules is not None:
+        container.housekeeper.override(
+            providers.Singleton(
+                Housekeeper, schedules, container.session_factory, container, timedelta(seconds=5)
+            )
+        )
     stop = asyncio.Event()
     task = asyncio.create_task(container.worker().run(stop))
     try:

@@ -5,7 +5,6 @@ import asyncio
 import itertools
 import time
 from collections import Counter
-from datetime import timedelta
 
 from pgqueuer import Queries
 from pgqueuer.db import AsyncpgDriver
@@ -18,7 +17,7 @@ from shared.db import connect_asyncpg
 from shared.jobs import admin
 from shared.jobs.messages import Event, Job, TaskRegistry
 from shared.jobs.queue import ENTRYPOINT, TASK_HEADER
-from shared.jobs.worker import retry_delay
+from shared.jobs.worker import purge_job_history
 from tests.jobs.harness import (
     container_with,
     enqueue,
@@ -137,12 +136,6 @@ async def _empty(engine: AsyncEngine) -> bool:
     return await queue_rows(engine) == []
 
 
-def test_back_off_doubles_from_the_first_delay_up_to_a_cap() -> None:
-    first = timedelta(seconds=2)
-    assert [retry_delay(first, n).total_seconds() for n in (1, 2, 3, 4)] == [2, 4, 8, 16]
-    assert retry_delay(first, 60) == timedelta(minutes=15)
-
-
 async def test_a_hanging_handler_is_cut_off_and_retried(
     jobs_url: URL, jobs_engine: AsyncEngine
 ) -> None:
@@ -162,6 +155,27 @@ async def test_a_hanging_handler_is_cut_off_and_retried(
     assert calls == [7, 7]
     assert time.monotonic() - started < 10
     assert metrics.retried.labels("tests.ping")._value.get() == 1
+
+
+async def test_a_job_that_runs_out_of_time_on_its_last_attempt_is_kept_with_that_error(
+    jobs_url: URL, jobs_engine: AsyncEngine
+) -> None:
+    async def hangs(session: AsyncSession, job: Ping) -> None:
+        await asyncio.sleep(3600)
+
+    tasks = TaskRegistry([("tests", {Ping: hangs})])
+    settings = worker_settings(jobs_url, job_timeout_seconds=0.3, job_max_attempts=1)
+    async with running_worker(settings, tasks) as metrics:
+        await enqueue(jobs_url, tasks, Ping(n=1))
+        await eventually(lambda: _failed_count_is(jobs_engine, 1))
+    connection = await connect_asyncpg(jobs_url)
+    try:
+        [failed] = await admin.failed_jobs(connection)
+    finally:
+        await connection.close()
+    assert failed.attempts == 1
+    assert failed.error == "JobTimedOut: tests.ping ran out of time (0.3 s, JOB_TIMEOUT_SECONDS)"
+    assert metrics.failed.labels("tests.ping")._value.get() == 1
 
 
 async def test_an_event_reaches_every_subscriber_and_a_failing_one_holds_back_none(
@@ -283,8 +297,9 @@ async def test_the_queue_history_is_trimmed_but_a_failed_jobs_log_is_kept(
         ):
             await connection.execute(text(statement))
     container = container_with(worker_settings(jobs_url), TaskRegistry([]))
-    assert await container.worker().purge_history() == 2
-    assert await container.worker().purge_history() == 0
+    for expected in (2, 0):  # idempotent
+        async with container.session_factory()() as session, session.begin():
+            assert await purge_job_history(session) == expected
     await container.engine().dispose()
     async with jobs_engine.connect() as connection:
         kept = await connection.execute(text("SELECT job_id FROM pgqueuer_log ORDER BY job_id"))
