@@ -8,8 +8,8 @@ CPU time of this process per request (time.process_time, so other processes on t
 and the database server's own work do not count) for
 1. the two queries of `GET /api/v1/items/{id}` (authenticate, then the item) on a bare
    asyncpg pool,
-2. the same two steps as the app runs them (its authenticator, then its items service, on
-   the kernel's fast path inside an SQLAlchemy AsyncSession),
+2. the same two steps as the app runs them (its authenticator, then its items service, in an
+   SQLAlchemy AsyncSession),
 3. the whole app (`create_app()`, production settings) answering `GET /api/v1/items/{id}`,
 4. the whole app answering `GET /api/v1/items?limit=20`,
 5. the whole app answering `GET /health`,

@@ -159,8 +159,7 @@ def is_database_unavailable(error: BaseException) -> bool:
             return True
         return _is_unavailable_sqlstate(getattr(error.orig, "sqlstate", None))
     # asyncpg raises its own errors, untranslated, while SQLAlchemy's pool opens a connection
-    # (the server starting up or shutting down, 57P03; too many clients, 53300) and from the
-    # kernel's fast path (a lost connection, 08003; a statement timeout, 57014; …).
+    # (the server starting up or shutting down, 57P03; too many clients, 53300).
     if isinstance(error, asyncpg.PostgresError):
         return _is_unavailable_sqlstate(error.sqlstate)
     # Raised as-is by asyncpg while connecting: refused, reset, DNS failure, connect timeout.
@@ -175,10 +174,10 @@ def _is_unavailable_sqlstate(sqlstate: str | None) -> bool:
 
 def is_unstorable_text(error: BaseException) -> bool:
     """True when the database refused text the client sent (answer 422, not 500)."""
-    if isinstance(error, sa_exc.DBAPIError):
-        return getattr(error.orig, "sqlstate", None) in _UNSTORABLE_TEXT_SQLSTATES
-    # Raised as-is by the kernel's fast path (shared/fast_path.py).
-    return isinstance(error, asyncpg.PostgresError) and error.sqlstate in _UNSTORABLE_TEXT_SQLSTATES
+    return (
+        isinstance(error, sa_exc.DBAPIError)
+        and getattr(error.orig, "sqlstate", None) in _UNSTORABLE_TEXT_SQLSTATES
+    )
 
 
 class ConnectionTurns:

@@ -1,14 +1,16 @@
 """The record each module exports from its `module.py` to register itself, and which
 tables each module owns."""
 
+import importlib
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from dependency_injector import containers, providers
 from fastapi import APIRouter
-from sqlmodel import SQLModel
+from sqlalchemy.orm import Mapper
 
 from .jobs.messages import Handlers
 from .jobs.schedules import Schedule
@@ -43,15 +45,20 @@ class Module:
 
 
 def tables_by_module(modules: Iterable[Module]) -> dict[str, frozenset[str]]:
-    """The tables each module declares in its `models` (already imported): a table is its
-    SQLModel class's module's."""
-    owners = {module.models: module.name for module in modules if module.models}
-    owned: dict[str, set[str]] = {name: set() for name in owners.values()}
-    for mapper in SQLModel._sa_registry.mappers:
-        owner = owners.get(mapper.class_.__module__)
-        if owner is not None:
-            owned[owner].add(str(mapper.persist_selectable.description))
-    return {name: frozenset(tables) for name, tables in owned.items()}
+    """The tables each module declares in its `models`: the tables of the SQLModel classes
+    defined there."""
+    return {module.name: _tables_of(module.models) for module in modules if module.models}
+
+
+def _tables_of(models: str) -> frozenset[str]:
+    tables = set()
+    for value in vars(importlib.import_module(models)).values():
+        if not isinstance(value, type) or value.__module__ != models:
+            continue  # imported from elsewhere, or not a class
+        mapper: Mapper[Any] | None = sa.inspect(value, raiseerr=False)
+        if mapper is not None and isinstance(mapper.local_table, sa.Table):
+            tables.add(mapper.local_table.name)
+    return frozenset(tables)
 
 
 # What the root container hands a module's container that asks for it.

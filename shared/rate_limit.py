@@ -17,7 +17,6 @@ and tries Redis again with a backoff, and every check that failed on Redis meanw
 again in memory. Requests are served, never hung nor failed; /ready reports Redis.
 """
 
-import inspect
 import math
 import time
 import uuid
@@ -74,10 +73,8 @@ class RateLimits:
             "login": settings.rate_limit_login,
             "sensitive": settings.rate_limit_sensitive,
         }
-        self._client_key = _signed(self._client)
-        self._address_key = _signed(self._address)
         self._limiter = Limiter(
-            key_func=self._address_key,
+            key_func=self._address,
             storage_uri=settings.redis_url or "memory://",
             storage_options=_redis_options() if self._in_redis else {},
             strategy="fixed-window",
@@ -158,10 +155,10 @@ class RateLimits:
             # Filed first, so the X-RateLimit-* headers describe it (slowapi reports the first
             # of the limits with the shortest period).
             stricter = self._limiter.shared_limit(
-                self._stricter[rule], scope, key_func=self._address_key
+                self._stricter[rule], scope, key_func=self._address
             )
             limited = stricter(limited)
-        default = self._limiter.shared_limit(self._default, "api", key_func=self._client_key)
+        default = self._limiter.shared_limit(self._default, "api", key_func=self._client)
         counted: Callable[[Request], None] = default(limited)
         return counted
 
@@ -178,19 +175,6 @@ class RateLimits:
         # The peer address, or the X-Forwarded-For client when the peer is a trusted proxy
         # (ProxyHeadersMiddleware has already rewritten it).
         return f"address:{client_address(request) or 'unknown'}"
-
-
-def _signed(key_func: Callable[[Request], str]) -> Callable[[Request], str]:
-    """`key_func` as a plain function carrying its signature. slowapi asks
-    `inspect.signature` of a limit's key function on every check (to know whether to pass the
-    request); with `__signature__` set that is a lookup: 1.1 µs instead of 7.9 for a bound
-    method."""
-
-    def key(request: Request) -> str:
-        return key_func(request)
-
-    key.__signature__ = inspect.signature(key)  # type: ignore[attr-defined]
-    return key
 
 
 def _redis_options() -> dict[str, Any]:

@@ -1,19 +1,18 @@
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import APIRouter, Depends, Query
 
 from shared.auth import SuperuserCaller
 from shared.db import SessionDep
 from shared.error_handlers import error_responses
 from shared.pagination import PageCursor, PageLimit
 from shared.provided import provided
-from shared.routing import ModuleRouter
 
 from .schemas import AuditEventRead, AuditPage
 from .service import AuditFilter, AuditLog
 
-router = ModuleRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(prefix="/audit", tags=["audit"])
 AuditLogDep = Annotated[AuditLog, Depends(provided("audit.log"))]
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
 
 from modules.audit.public import AuditTrailDep
-from modules.users.public import UserManagerDep, account_of, caller_row
+from modules.users.public import UserManagerDep, account_of
 from shared.auth import Caller
 from shared.db import UnitOfWork
 from shared.error_handlers import ErrorEnvelope, answer, error_responses
@@ -81,7 +81,7 @@ async def login_second_step(
 async def set_up_two_factor(
     caller: Caller, two_factor: TwoFactorDep, session: UnitOfWork
 ) -> TwoFactorSetup:
-    user = caller_row(caller)
+    user = account_of(caller)
     if user.mfa_enabled:
         raise MfaAlreadyEnabled
     pending = await two_factor.set_up(session, user.id, user.email)
@@ -103,7 +103,7 @@ async def enable_two_factor(
     audit: AuditTrailDep,
     session: UnitOfWork,
 ) -> RecoveryCodes | JSONResponse:
-    user = await account_of(caller, session)
+    user = account_of(caller)
     if user.mfa_enabled:
         raise MfaAlreadyEnabled
     if not await two_factor.has_pending_setup(session, user.id):
@@ -132,7 +132,7 @@ async def disable_two_factor(
     audit: AuditTrailDep,
     session: UnitOfWork,
 ) -> Response:
-    user = await account_of(caller, session)
+    user = account_of(caller)
     if not user.mfa_enabled:
         raise MfaNotEnabled
     await manager.check_current_password(user, body.current_password)

@@ -1,19 +1,18 @@
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from modules.auth.public import CurrentUser
 from shared.db import SessionDep, UnitOfWork
 from shared.error_handlers import error_responses
 from shared.pagination import PageCursor, PageLimit
 from shared.provided import provided
-from shared.routing import ModuleRouter
 
 from .schemas import ItemCreate, ItemPage, ItemRead, ItemUpdate, Sort
 from .service import ItemsService, ListFilters
 
-router = ModuleRouter(prefix="/items", tags=["items"])
+router = APIRouter(prefix="/items", tags=["items"])
 
 ETAG = {
     "ETag": {"description": 'The item\'s version, quoted: `"3"`.', "schema": {"type": "string"}}

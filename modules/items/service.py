@@ -1,15 +1,13 @@
 """The items use cases. Every query carries the caller's visibility: their own items, or all
 of them for a superuser, so someone else's item reads exactly like a missing one."""
 
-import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -17,7 +15,6 @@ from sqlmodel.sql.expression import SelectOfScalar
 from shared.auth import Principal
 from shared.db import utcnow
 from shared.errors import parse_id
-from shared.fast_path import FastStatement
 from shared.pagination import CursorCodec, escape_like, keyset_page
 
 from .errors import ItemNotFound, VersionMismatch
@@ -33,110 +30,10 @@ _CURSOR_VALUE: dict[str, tuple[Any, Any]] = {
 }
 
 
-Statement = TypeVar("Statement", SelectOfScalar[Item], sa.Update, sa.Delete)
-
-
-def _readable(statement: Statement, *, superuser: bool) -> Statement:
-    """The visibility rule, written once: a user reaches their own items, a superuser all of
-    them. Every statement of this service goes through here; the owner is bound per call as
-    `caller_id` (`_reader`), so statements can be built once per shape."""
-    if superuser:
-        return statement
-    return statement.where(col(Item.owner_id) == sa.bindparam("caller_id", type_=sa.Uuid()))
-
-
-def _reader(user: Principal) -> dict[str, Any]:
-    """The parameters `_readable` statements need for this caller."""
-    return {} if user.is_superuser else {"caller_id": user.id}
-
-
-# Every statement is built and compiled once per shape, and bound per call: building a
-# SELECT costs more CPU than running it (bench/README.md). They run on the kernel's fast path:
-# items come back as ItemRead, with no ORM instance in between.
-
-_COLUMNS = tuple(Item.__table__.columns)  # type: ignore[attr-defined]
-
-
-@functools.cache
-def _get_statement(*, superuser: bool) -> FastStatement[ItemRead]:
-    statement = select(Item).where(col(Item.id) == sa.bindparam("item_id"))
-    return FastStatement(_readable(statement, superuser=superuser), into=ItemRead)
-
-
-# Every column is a parameter, named after it (`sa.insert` without values).
-_INSERT = FastStatement(sa.insert(Item).returning(*_COLUMNS), into=ItemRead)
-
-
-@functools.cache  # bounded: 2 × 2⁵ sets of fields × 2
-def _update_statement(
-    fields: tuple[str, ...], *, superuser: bool, with_version: bool
-) -> FastStatement[ItemRead]:
-    matching = _readable(
-        sa.update(Item).where(col(Item.id) == sa.bindparam("item_id", type_=sa.Uuid())),
-        superuser=superuser,
-    )
-    if with_version:
-        # In the same statement: of two updates made against one version, exactly one
-        # matches, whatever the timing.
-        matching = matching.where(
-            col(Item.version) == sa.bindparam("expected_version", type_=sa.Integer)
-        )
-    # Parameters may not be named after the columns they set (SQLAlchemy keeps those names).
-    values: dict[str, Any] = {
-        field: sa.bindparam(f"new_{field}") for field in (*fields, "updated_at")
-    }
-    statement = matching.values(**values, version=col(Item.version) + 1).returning(*_COLUMNS)
-    return FastStatement(statement, into=ItemRead)
-
-
-@functools.cache
-def _delete_statement(*, superuser: bool) -> FastStatement[Any]:
-    # One statement, visibility included: a missing and someone else's item alike match
-    # no row.
-    matching = _readable(
-        sa.delete(Item).where(col(Item.id) == sa.bindparam("item_id", type_=sa.Uuid())),
-        superuser=superuser,
-    )
-    return FastStatement(matching.returning(col(Item.id)))
-
-
-@functools.cache  # bounded: 6 sorts × 2⁵ shapes
-def _list_statement(
-    sort: Sort,
-    *,
-    superuser: bool,
-    by_owner: bool,
-    with_q: bool,
-    with_tag: bool,
-    after_cursor: bool,
-) -> FastStatement[ItemRead]:
-    key = sort.removeprefix("-")
-    descending = sort.startswith("-")
-    column = getattr(Item, key)
-    statement = _readable(select(Item), superuser=superuser)
-    if by_owner:
-        statement = statement.where(col(Item.owner_id) == sa.bindparam("owner_filter"))
-    if with_q:
-        pattern = sa.bindparam("pattern", type_=sa.String)
-        statement = statement.where(
-            sa.or_(
-                col(Item.title).ilike(pattern, escape="\\"),
-                col(Item.description).ilike(pattern, escape="\\"),
-            )
-        )
-    if with_tag:
-        tags = sa.bindparam("tags", type_=postgresql.ARRAY(sa.String(30)))
-        statement = statement.where(col(Item.tags).contains(tags))
-    if after_cursor:
-        after = sa.tuple_(column, col(Item.id))
-        position = sa.tuple_(
-            sa.bindparam("after_value", type_=column.type),
-            sa.bindparam("after_id", type_=sa.Uuid()),
-        )
-        statement = statement.where(after < position if descending else after > position)
-    order = (column.desc(), col(Item.id).desc()) if descending else (column, col(Item.id))
-    statement = statement.order_by(*order).limit(sa.bindparam("limit", type_=sa.Integer))
-    return FastStatement(statement, into=ItemRead)
+def visible_to(user: Principal) -> sa.ColumnElement[bool]:
+    """The visibility rule, in every statement of this service: a user reaches their own
+    items, a superuser all of them."""
+    return sa.true() if user.is_superuser else col(Item.owner_id) == user.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,17 +49,10 @@ class ItemsService:
         self.idempotency_keys = idempotency_keys
 
     async def create(self, session: AsyncSession, user: Principal, data: ItemCreate) -> ItemRead:
-        now = utcnow()
-        [item] = await _INSERT.rows(
-            session,
-            **data.model_dump(),
-            id=uuid.uuid4(),
-            owner_id=user.id,
-            created_at=now,
-            updated_at=now,
-            version=1,
-        )
-        return item
+        item = Item(**data.model_dump(), owner_id=user.id)
+        session.add(item)
+        await session.flush()
+        return ItemRead.model_validate(item)
 
     async def create_once(
         self,
@@ -184,13 +74,13 @@ class ItemsService:
         return created
 
     async def get(self, session: AsyncSession, user: Principal, item_id: str) -> ItemRead:
-        statement = _get_statement(superuser=user.is_superuser)
-        item = await statement.row(
-            session, item_id=parse_id(item_id, ItemNotFound), **_reader(user)
+        statement = select(Item).where(
+            col(Item.id) == parse_id(item_id, ItemNotFound), visible_to(user)
         )
+        item = (await session.exec(statement)).first()
         if item is None:
             raise ItemNotFound
-        return item
+        return ItemRead.model_validate(item)
 
     def list_query(
         self,
@@ -200,27 +90,31 @@ class ItemsService:
         limit: int,
         cursor: str | None = None,
         filters: ListFilters = ListFilters(),
-    ) -> tuple[FastStatement[ItemRead], dict[str, Any]]:
-        """The SELECT behind a page and its parameters (public so tests can EXPLAIN exactly
-        what runs)."""
-        params: dict[str, Any] = {"limit": limit + 1, **_reader(user)}
+    ) -> SelectOfScalar[Item]:
+        """The SELECT behind a page (public so tests can EXPLAIN exactly what runs)."""
+        key = sort.removeprefix("-")
+        descending = sort.startswith("-")
+        column = getattr(Item, key)
+        statement = select(Item).where(visible_to(user))
         if filters.owner_id is not None:
-            params["owner_filter"] = filters.owner_id
+            statement = statement.where(col(Item.owner_id) == filters.owner_id)
         if filters.q:
-            params["pattern"] = f"%{escape_like(filters.q)}%"
+            pattern = f"%{escape_like(filters.q)}%"
+            statement = statement.where(
+                sa.or_(
+                    col(Item.title).ilike(pattern, escape="\\"),
+                    col(Item.description).ilike(pattern, escape="\\"),
+                )
+            )
         if filters.tag:
-            params["tags"] = [filters.tag]
+            statement = statement.where(col(Item.tags).contains([filters.tag]))
         if cursor is not None:
-            params["after_value"], params["after_id"] = self._position(sort, cursor)
-        statement = _list_statement(
-            sort,
-            superuser=user.is_superuser,
-            by_owner=filters.owner_id is not None,
-            with_q=bool(filters.q),
-            with_tag=bool(filters.tag),
-            after_cursor=cursor is not None,
-        )
-        return statement, params
+            value, last_id = self._position(sort, cursor)
+            after = sa.tuple_(column, col(Item.id))
+            position = sa.tuple_(sa.literal(value, column.type), sa.literal(last_id, sa.Uuid()))
+            statement = statement.where(after < position if descending else after > position)
+        order = (column.desc(), col(Item.id).desc()) if descending else (column, col(Item.id))
+        return statement.order_by(*order).limit(limit + 1)
 
     async def list(
         self,
@@ -232,13 +126,12 @@ class ItemsService:
         cursor: str | None,
         filters: ListFilters,
     ) -> tuple[list[ItemRead], str | None]:
-        statement, params = self.list_query(
-            user, sort=sort, limit=limit, cursor=cursor, filters=filters
-        )
+        statement = self.list_query(user, sort=sort, limit=limit, cursor=cursor, filters=filters)
+        items = [ItemRead.model_validate(item) for item in await session.exec(statement)]
         key = sort.removeprefix("-")
         to_json = _CURSOR_VALUE[key][0]
         return keyset_page(
-            await statement.rows(session, **params),
+            items,
             limit,
             lambda last: self.cursors.encode(sort, [to_json(getattr(last, key)), str(last.id)]),
         )
@@ -258,29 +151,34 @@ class ItemsService:
         *,
         expected_version: int | None,
     ) -> ItemRead:
-        values = changes.model_dump(exclude_unset=True)
-        statement = _update_statement(
-            tuple(sorted(values)),
-            superuser=user.is_superuser,
-            with_version=expected_version is not None,
+        matching = [col(Item.id) == parse_id(item_id, ItemNotFound), visible_to(user)]
+        if expected_version is not None:
+            # In the same statement: of two updates made against one version, exactly one
+            # matches, whatever the timing.
+            matching.append(col(Item.version) == expected_version)
+        statement = (
+            sa.update(Item)
+            .where(*matching)
+            .values(
+                **changes.model_dump(exclude_unset=True),
+                updated_at=utcnow(),
+                version=col(Item.version) + 1,
+            )
+            .returning(Item)
         )
-        updated = await statement.row(
-            session,
-            item_id=parse_id(item_id, ItemNotFound),
-            expected_version=expected_version,
-            new_updated_at=utcnow(),
-            **{f"new_{field}": value for field, value in values.items()},
-            **_reader(user),
-        )
+        updated = (await session.exec(statement)).scalar_one_or_none()
         if updated is None:
             await self.get(session, user, item_id)  # 404 if it is not there (for this user)
             raise VersionMismatch
-        return updated
+        return ItemRead.model_validate(updated)
 
     async def delete(self, session: AsyncSession, user: Principal, item_id: str) -> None:
-        statement = _delete_statement(superuser=user.is_superuser)
-        deleted = await statement.row(
-            session, item_id=parse_id(item_id, ItemNotFound), **_reader(user)
+        # One statement, visibility included: a missing and someone else's item alike match
+        # no row.
+        statement = (
+            sa.delete(Item)
+            .where(col(Item.id) == parse_id(item_id, ItemNotFound), visible_to(user))
+            .returning(col(Item.id))
         )
-        if deleted is None:
+        if (await session.exec(statement)).scalar_one_or_none() is None:
             raise ItemNotFound

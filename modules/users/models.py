@@ -2,8 +2,6 @@ import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict
-from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
 from shared.db import utcnow
@@ -34,22 +32,3 @@ class User(SQLModel, table=True):
     updated_at: datetime = Field(
         default_factory=utcnow, sa_type=sa.DateTime(timezone=True), nullable=False
     )
-
-
-class UserRow(BaseModel):
-    """A users row as the kernel's fast path reads it (no ORM instance): the caller that the
-    auth module's authenticator hands to every route. `account_of` turns it into a `User` of
-    the request's session for the routes that change the account."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: uuid.UUID
-    email: str
-    hashed_password: str = PydanticField(repr=False)
-    full_name: str | None
-    is_active: bool
-    is_superuser: bool
-    is_verified: bool
-    mfa_enabled: bool
-    created_at: datetime
-    updated_at: datetime

@@ -4,12 +4,12 @@ Its ports (`ports.py`: what it needs from auth) are not here: auth implements th
 and the root container binds them.
 """
 
-from .dependencies import UserManagerDep, account_of, caller_row
+from .dependencies import UserManagerDep, account_of
 from .errors import InvalidCurrentPassword
 from .events import UserDeleted
 from .first_superuser import ensure_superuser
 from .manager import UserManager
-from .models import User, UserRow
+from .models import User
 from .schemas import NEW_PASSWORD_DESCRIPTION, NEW_PASSWORD_RULES, UserCreate, UserRead
 
 __all__ = [
@@ -22,8 +22,6 @@ __all__ = [
     "UserManager",
     "UserManagerDep",
     "UserRead",
-    "UserRow",
     "account_of",
-    "caller_row",
     "ensure_superuser",
 ]

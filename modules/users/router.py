@@ -1,18 +1,17 @@
 from typing import Annotated, Any
 
-from fastapi import Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from modules.audit.public import AuditTrailDep
 from shared.auth import Caller, SuperuserCaller
 from shared.db import SessionDep, UnitOfWork
 from shared.error_handlers import error_responses
 from shared.pagination import PageCursor, PageLimit
-from shared.routing import ModuleRouter
 
 from .dependencies import UserManagerDep, UsersServiceDep, account_of
 from .schemas import UserAdminUpdate, UserPage, UserRead, UserSelfUpdate
 
-router = ModuleRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"])
 # A superuser's change of these is recorded with the old and the new value.
 AUDITED_FLAGS = frozenset({"is_active", "is_superuser", "is_verified", "mfa_enabled"})
 
@@ -48,7 +47,7 @@ async def update_me(
     audit: AuditTrailDep,
     session: UnitOfWork,
 ) -> UserRead:
-    user = await account_of(caller, session)
+    user = account_of(caller)
     changes = body.model_dump(exclude_unset=True, exclude={"current_password"})
     old_email = user.email
     updated = await manager.update_own_account(
@@ -73,7 +72,7 @@ async def delete_me(
     audit: AuditTrailDep,
     session: UnitOfWork,
 ) -> Response:
-    user = await account_of(caller, session)
+    user = account_of(caller)
     await service.ensure_not_last_superuser(session, user)
     await manager.delete(user)
     await audit.record_on_user("users.deleted", user.id, details={"email": user.email})

@@ -12,7 +12,7 @@ job which cannot run fails at once, and the metrics and logs of each attempt (`J
 import asyncio
 import contextlib
 import traceback
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -100,26 +100,31 @@ class JobRunner:
         self.timeout = timeout
         self.tracer_provider = tracer_provider
 
-    def read(self, job: QueuedJob) -> tuple[Task, Message]:
+    def read(self, task_name: str, payload: bytes | None) -> tuple[Task, Message]:
         """The job's task and message; `UnrunnableJob` when either cannot be had."""
-        task_name = str((job.headers or {}).get(TASK_HEADER, ""))
         task = self.tasks.get(task_name)
         if task is None:
             raise UnrunnableJob(f"no handler knows the task {task_name!r}")
         try:
-            message = task.message.model_validate_json(job.payload or b"")
+            message = task.message.model_validate_json(payload or b"")
         except ValidationError as error:
             raise UnrunnableJob(f"the payload of {task_name} is invalid: {error}") from None
         return task, message
 
-    async def run(self, job: QueuedJob) -> None:
-        """Run the job; with tracing on, as a span in the trace its headers carry."""
-        task, message = self.read(job)
+    async def run(
+        self, task_name: str, payload: bytes | None, headers: Mapping[str, Any] | None = None
+    ) -> None:
+        """Run the job; with tracing on, as a span in the trace its `headers` carry."""
+        task, message = self.read(task_name, payload)
         if self.tracer_provider is None:
             await self._run(task, message)
             return
-        with job_span(self.tracer_provider, task.name, job.headers):
+        with job_span(self.tracer_provider, task.name, headers):
             await self._run(task, message)
+
+    async def run_queued(self, job: QueuedJob) -> None:
+        """`run` for a job as PgQueuer hands it over."""
+        await self.run(task_of(job), job.payload, job.headers)
 
     async def _run(self, task: Task, message: Message) -> None:
         try:
@@ -170,10 +175,10 @@ class JobExecutor(AbstractEntrypointExecutor):
         return make
 
     async def execute(self, job: QueuedJob, context: Context) -> None:
-        task = str((job.headers or {}).get(TASK_HEADER, ""))
+        task = task_of(job)
         log = logger.bind(task=task, job_id=job.id, attempt=job.attempts + 1)
         try:
-            self.runner.read(job)
+            self.runner.read(task, job.payload)
             await self.retrying.execute(job, context)
         except RetryRequested as retry:
             log.warning(
@@ -188,6 +193,11 @@ class JobExecutor(AbstractEntrypointExecutor):
             self.metrics.failed.labels(task).inc()
             raise
         self.metrics.succeeded.labels(task).inc()
+
+
+def task_of(job: QueuedJob) -> str:
+    """The task a queued job names in its headers."""
+    return str((job.headers or {}).get(TASK_HEADER, ""))
 
 
 def _describe(error: BaseException) -> str:
@@ -264,7 +274,7 @@ class Worker:
         try:
             queue = PgQueuer.from_asyncpg_pool(pool)
             queue.entrypoint(ENTRYPOINT, on_failure="hold", executor_factory=self.executor_factory)(
-                self.runner.run
+                self.runner.run_queued
             )
             self.housekeeper.register(queue)
             yield queue

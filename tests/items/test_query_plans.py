@@ -6,11 +6,13 @@ the queries EXPLAINed are the ones the service builds, compiled for PostgreSQL.
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import cast
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 
 from modules.items.idempotency import IdempotencyKeys
 from modules.items.service import ItemsService, ListFilters
@@ -62,10 +64,12 @@ async def fill(connection: AsyncConnection) -> list[uuid.UUID]:
     return owners
 
 
-async def plan(connection: AsyncConnection, query: tuple[Any, dict[str, Any]]) -> str:
-    """EXPLAIN the statement as the app runs it: same SQL, same typed bind parameters."""
-    statement, params = query
-    sql, arguments = statement.bound(connection.dialect, **params)
+async def plan(connection: AsyncConnection, statement: ClauseElement) -> str:
+    """EXPLAIN the statement as the app runs it: the SQL SQLAlchemy sends for PostgreSQL, with
+    the same bind parameters, through asyncpg (which prepares it, as for the app)."""
+    compiled = cast(SQLCompiler, statement.compile(dialect=connection.dialect))
+    sql = compiled.string
+    arguments = [compiled.params[name] for name in compiled.positiontup or ()]
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
     rows = await driver.fetch(f"EXPLAIN {sql}", *arguments)

@@ -1,4 +1,4 @@
-"""Scaffolding for the database kernel's own tests (test_db.py, test_fast_path.py): a probe
+"""Scaffolding for the database kernel's own tests (test_db.py): a probe
 table (the kernel owns no table; made with raw SQL, dropped afterwards), an app with the
 test's probe routes, and requests timed while another connection holds a table lock."""
 
