@@ -80,7 +80,7 @@ module: .venv/.installed ## scaffold and register a module: make module name=ord
 docs: .venv/.installed ## write docs/modules.md (routes, tables, events, settings) from the code
 	$(RUN) python manage.py docs
 
-bench: .venv/.installed ## load benchmark against a bare-stack reference, a line per run (SMOKE=1: 2 s runs); installs wrk if it can
+bench: .venv/.installed ## load benchmark against the FastAPI floor and a bare-stack reference, a line per run (SMOKE=1: 2 s runs); installs wrk if it can
 	@bash bench/install_wrk.sh
 	$(RUN) python -m bench.run $(if $(SMOKE),--smoke)
 

@@ -19,7 +19,6 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from modules.audit.module import module as audit
 from modules.auth.container import AuthContainer
 from modules.auth.module import module as auth
-from modules.health.module import liveness_route
 from modules.health.module import module as health
 from modules.items.module import module as items
 from modules.users.container import UsersContainer
@@ -258,8 +257,6 @@ def create_app(
             )
         else:
             app.include_router(module.router, prefix=module.prefix)
-    # The liveness probe is matched before every module's routes (modules/health/router.py).
-    app.router.routes.insert(0, liveness_route)
     if settings.docs_enabled:  # after the API: routes are matched in turn, the API's first
         install_api_docs(app, OPENAPI_URL)
     return app

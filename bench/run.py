@@ -1,12 +1,14 @@
-"""`make bench`: the service against the bare-stack reference, in one run, on this machine.
+"""`make bench`: the service against the FastAPI floor and the bare-stack reference, in one
+run, on this machine.
 
     uv run python -m bench.run [--smoke]
 
 Creates its own database, seeds one user with 10,000 items, starts the service as in
-production and the reference (bench/reference.py) side by side, then drives each with wrk on
-127.0.0.1, one after the other, endpoint by endpoint. Prints a Markdown table and writes it,
-with every raw wrk output, under bench/results/<time>/. Exits 1 if any run saw a non-2xx
-response or a socket error. See bench/README.md for how to read the figures.
+production, the FastAPI floor (bench/floor.py) and the reference (bench/reference.py) side by
+side, then drives each with wrk on 127.0.0.1, one after the other, endpoint by endpoint.
+Prints a Markdown table and writes it, with every raw wrk output, under bench/results/<time>/.
+Exits 1 if any run saw a non-2xx response or a socket error. bench/README.md says how to read
+the figures.
 """
 
 import argparse
@@ -17,6 +19,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +35,7 @@ from .cold_start import cold_starts
 from .database import recreate, seed_items
 from .load import INSTALL_HINT, Run, Scenario, Wrk, finish
 from .report import Row, Storm, render, verdicts
-from .servers import ROOT, free_port, reference_command, service_command, serving
+from .servers import ROOT, comparison_command, free_port, service_command, serving
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/modulith_bench"
 PASSWORD = "bench-password-1234"
@@ -115,23 +119,33 @@ class Benchmark:
         rows: list[Row] = []
         storms: list[Storm] = []
         for workers in self.plan.workers:
-            service_port, reference_port = free_port(), free_port()
+            service_port = free_port()
             database_url = self.database_url.render_as_string(hide_password=False)
             command, environment = service_command(database_url, workers, service_port)
             log = self.results / f"service-w{workers}.log"
-            progress(f"starting the service and the reference with {workers} worker(s)")
+            progress(f"starting the service, the floor and the reference with {workers} worker(s)")
             with serving("service", command, environment, service_port, log) as service:
                 token = self._account(service)
-                command, environment = reference_command(
-                    asyncpg_dsn(self.database_url), str(self.owner_id), workers, reference_port
-                )
-                log = self.results / f"reference-w{workers}.log"
-                with serving("reference", command, environment, reference_port, log) as ref:
+                with (
+                    self._comparison("floor", "bench.floor:create_app", workers) as floor,
+                    self._comparison("reference", "bench.reference:create_app", workers) as ref,
+                ):
                     for scenario in self._scenarios(token):
                         for connections in self.plan.connections:
-                            rows.append(self._compare(scenario, workers, connections, service, ref))
+                            urls = {"service": service, "floor": floor, "reference": ref}
+                            rows.append(self._compare(scenario, workers, connections, urls))
                 storms.append(self._login_storm(service, workers))
         return rows, storms
+
+    @contextmanager
+    def _comparison(self, name: str, factory: str, workers: int) -> Iterator[str]:
+        """The floor or the reference, serving the benchmark user's items."""
+        port = free_port()
+        dsn = asyncpg_dsn(self.database_url)
+        command, environment = comparison_command(factory, dsn, str(self.owner_id), workers, port)
+        log = self.results / f"{name}-w{workers}.log"
+        with serving(name, command, environment, port, log) as base_url:
+            yield base_url
 
     def _account(self, service: str) -> str:
         """Registers the user and seeds its items (first time), then logs in."""
@@ -173,11 +187,12 @@ class Benchmark:
         ]
 
     def _compare(
-        self, scenario: Scenario, workers: int, connections: int, service: str, reference: str
+        self, scenario: Scenario, workers: int, connections: int, urls: dict[str, str]
     ) -> Row:
-        """The service, then the reference, back to back, so both see the same machine."""
+        """The service, the floor, then the reference, back to back, so all three see the same
+        machine."""
         figures: dict[str, Run] = {}
-        for name, base_url in (("service", service), ("reference", reference)):
+        for name, base_url in urls.items():
             self.wrk.run(
                 base_url, scenario, connections=connections, seconds=self.plan.warmup_seconds
             )
@@ -187,11 +202,19 @@ class Benchmark:
             slug = scenario.name.split("?")[0].replace("/", "_").replace(" ", "").strip("_")
             (self.results / f"{name}-{slug}-w{workers}-c{connections}.txt").write_text(run.raw)
             figures[name] = run
-        row = Row(scenario.name, workers, connections, figures["service"], figures["reference"])
+        row = Row(
+            scenario.name,
+            workers,
+            connections,
+            figures["service"],
+            figures["floor"],
+            figures["reference"],
+        )
         progress(
             f"{scenario.name:<28} {workers} worker(s) {connections:>3} conns  "
-            f"{figures['service'].rate:>8,.0f} req/s  reference {figures['reference'].rate:>8,.0f}"
-            f"  ratio {row.rate_ratio:.2f}×"
+            f"{figures['service'].rate:>8,.0f} req/s  floor {figures['floor'].rate:>8,.0f} "
+            f"({row.floor_rate_ratio:.2f}×)  reference {figures['reference'].rate:>8,.0f} "
+            f"({row.rate_ratio:.2f}×)"
         )
         return row
 

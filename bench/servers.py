@@ -1,5 +1,6 @@
-"""The two servers under load: the service as `make run` starts it in production, and the
-reference. Both on 127.0.0.1 only, each on a free port, stopped with SIGTERM."""
+"""The servers under load: the service as `make run` starts it in production, the FastAPI
+floor and the bare-stack reference. All on 127.0.0.1 only, each on a free port, stopped with
+SIGTERM."""
 
 import os
 import secrets
@@ -48,11 +49,12 @@ def service_command(database_url: str, workers: int, port: int) -> tuple[list[st
     return [sys.executable, "manage.py", "serve", "--skip-migrations"], environment
 
 
-def reference_command(
-    dsn: str, owner_id: str, workers: int, port: int
+def comparison_command(
+    factory: str, dsn: str, owner_id: str, workers: int, port: int
 ) -> tuple[list[str], dict[str, str]]:
+    """uvicorn serving `factory` (bench.floor:create_app or bench.reference:create_app)."""
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", "bench.reference:create_app",
+        sys.executable, "-m", "uvicorn", "--factory", factory,
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
         "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip

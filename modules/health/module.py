@@ -1,6 +1,6 @@
 from shared.module import Module
 
-from .router import liveness_route, router
+from .router import router
 
 module = Module(
     name="health",
@@ -10,4 +10,4 @@ module = Module(
     rate_limited=False,
 )
 
-__all__ = ["liveness_route", "module"]
+__all__ = ["module"]

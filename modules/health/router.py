@@ -12,8 +12,6 @@ from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.routing import Match, Route
-from starlette.types import Scope
 
 from shared.error_handlers import ErrorBody, error_responses
 from shared.errors import ServiceUnavailable, Unauthorized
@@ -55,31 +53,6 @@ async def _check(name: str, probe: Awaitable[Any]) -> CheckResult:
 async def _ping_database(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
-
-
-_LIVE = Liveness().model_dump_json().encode()
-
-
-async def _serve_liveness(_: Request) -> Response:
-    return Response(_LIVE, media_type="application/json")
-
-
-class _LivenessRoute(Route):
-    """`GET /health`, polled every few seconds by every load balancer and orchestrator,
-    served by a plain Starlette route that the app matches before any other (main.py): no
-    dependencies to solve, no response to validate and serialize. Only GET matches here;
-    any other method falls through to the API route below, which answers as before (405,
-    `Allow: GET`). The API route answers the same body and stands for this one in the
-    OpenAPI schema."""
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/health":
-            # The route in the scope names it in the access log and the metrics.
-            return Match.FULL, {"route": self, "endpoint": self.endpoint, "path_params": {}}
-        return Match.NONE, {}
-
-
-liveness_route = _LivenessRoute("/health", _serve_liveness, include_in_schema=False)
 
 
 @router.get(
