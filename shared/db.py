@@ -1,7 +1,8 @@
 """The database kernel: one async engine per app, request sessions and the unit of work.
 
 Reads use `SessionDep`; writes use `UnitOfWork`, which commits before the response is sent
-(a function-scoped `yield` dependency) and rolls back when anything raises.
+(a function-scoped `yield` dependency) and rolls back when anything raises, but for an
+`AppError` that commits (a refusal whose record must be kept).
 """
 
 import asyncio
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from .errors import AppError
 from .settings import Settings
 
 # Named constraints keep autogenerate stable and migrations reversible. Set here, at import:
@@ -228,9 +230,16 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 async def unit_of_work(session: SessionDep) -> AsyncIterator[AsyncSession]:
-    yield session
-    # Reached only when the handler returned normally; an exception skips the commit and
-    # closing the session rolls back. Function scope makes a failed commit fail the request.
+    try:
+        yield session
+    except AppError as refusal:
+        # An error that commits (a failed login's count and audit entry) keeps what the
+        # request wrote; any other rolls it back, as the session closes.
+        if refusal.commits:
+            await session.commit()
+        raise
+    # Function scope: this runs before the response is sent, so a failed commit fails the
+    # request.
     await session.commit()
 
 

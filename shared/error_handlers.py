@@ -101,14 +101,6 @@ def error_response(
     return JSONResponse({"error": body}, status_code=status_code, headers=headers)
 
 
-def answer(error: AppError, **extra: Any) -> JSONResponse:
-    """The envelope for `error`, returned by a route instead of raised, so that the unit of
-    work still commits what the request wrote (a failed attempt's count, its audit event)."""
-    return error_response(
-        error.status_code, error.code, error.message, headers=error.headers, **extra
-    )
-
-
 def _status_phrase(status_code: int) -> str:
     try:
         return HTTPStatus(status_code).phrase
@@ -118,7 +110,10 @@ def _status_phrase(status_code: int) -> str:
 
 # Handlers are registered per exception class, so each receives that class (hence the casts).
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
-    return answer(cast(AppError, exc))
+    error = cast(AppError, exc)
+    return error_response(
+        error.status_code, error.code, error.message, headers=error.headers, **error.extra
+    )
 
 
 async def _http_exception(_: Request, exc: Exception) -> JSONResponse:

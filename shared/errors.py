@@ -5,17 +5,29 @@ Modules subclass the generic kinds with a stable UPPER_SNAKE `code`, for example
 """
 
 import uuid
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class AppError(Exception):
     status_code: ClassVar[int] = 500
     code: ClassVar[str] = "INTERNAL_ERROR"
     detail: ClassVar[str] = "Internal server error"
+    # A refusal whose record must outlive it (a failed attempt's count, its audit entry):
+    # the unit of work commits what the request wrote before the error is answered, instead
+    # of rolling it back. Raised like any other error, so no handler can forget the commit.
+    commits: ClassVar[bool] = False
 
-    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ):
         self.message = detail or type(self).detail
         self.headers = headers
+        # More fields of the envelope's `error` object (MFA_REQUIRED's `mfa_token`, say).
+        self.extra = extra
         super().__init__(self.message)
 
 

@@ -22,7 +22,6 @@ class AuditEntry(SQLModel, table=True):
         sa.Index("ix_audit_events_action_at_id", "action", "at", "id"),
     )
 
-    # The event's own id: a delivery that comes twice is stored once.
     id: uuid.UUID = Field(primary_key=True)
     at: datetime = Field(sa_type=sa.DateTime(timezone=True), nullable=False)
     action: str = Field(max_length=64)

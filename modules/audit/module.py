@@ -7,9 +7,7 @@ from shared.jobs.schedules import Schedule
 from shared.module import Module
 
 from .container import AuditContainer
-from .events import Audited
 from .router import router
-from .service import store_audit_entry
 
 
 async def purge_old_entries(session: AsyncSession, container: Any) -> int:
@@ -23,7 +21,6 @@ module = Module(
     name="audit",
     router=router,
     models="modules.audit.models",
-    handlers={Audited: store_audit_entry},
     schedules=(Schedule("audit.purge_old_entries", "23 * * * *", purge_old_entries),),
     container=AuditContainer,
 )

@@ -1,6 +1,5 @@
 """The audit module's public surface: how other modules put an action on the audit trail."""
 
-from .events import Audited
 from .trail import AuditTrail, AuditTrailDep
 
-__all__ = ["AuditTrail", "AuditTrailDep", "Audited"]
+__all__ = ["AuditTrail", "AuditTrailDep"]

@@ -1,18 +1,16 @@
-"""The audit trail: storing what modules publish, listing it for superusers, purging it."""
+"""The audit trail: listing it for superusers, purging it (AuditTrail, in trail.py, writes it)."""
 
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import utcnow
 from shared.pagination import CursorCodec, time_ordered_page
 
-from .events import Audited
 from .models import AuditEntry
 
 
@@ -37,12 +35,6 @@ class AuditFilter:
         if self.action is not None:
             conditions.append(col(AuditEntry.action) == self.action)
         return conditions
-
-
-async def store_audit_entry(session: AsyncSession, event: Audited) -> None:
-    """The `audit.recorded` handler. At least once: a second delivery finds the row there."""
-    row = event.model_dump(exclude={"event_id"}) | {"id": event.event_id}
-    await session.exec(insert(AuditEntry).values(row).on_conflict_do_nothing())
 
 
 class AuditLog:

@@ -1,9 +1,10 @@
-"""`AuditTrail`: what a route uses to record an action, in its own transaction.
+"""`AuditTrail`: what a route uses to record an action, in the request's own transaction.
 
 A route takes `audit: AuditTrailDep` and calls `await audit.record("users.deleted", ...)`
-before it answers. The event is written with the request's session, so an audited change is
-never committed without its event; a route that answers a failed attempt (rather than
-raising) commits the attempt's event too.
+before it answers. The entry is a row written with the request's session, so an audited
+change is never committed without its entry, nor an entry without its change. A refusal
+that must keep its entry (a failed login, say) raises an error that commits
+(`AppError.commits`).
 """
 
 import re
@@ -14,19 +15,16 @@ from fastapi import Depends, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.client import Client, client_of
-from shared.db import SessionDep
-from shared.jobs.queue import JobQueue
-from shared.provided import provided
+from shared.db import SessionDep, utcnow
 
-from .events import Audited
+from .models import AuditEntry
 
 # A detail named like a credential is a bug in the caller, refused before it is stored.
 _SECRET_LOOKING = re.compile(r"password|token|secret|code|otp|hash", re.IGNORECASE)
 
 
 class AuditTrail:
-    def __init__(self, jobs: JobQueue, session: AsyncSession, client: Client) -> None:
-        self.jobs = jobs
+    def __init__(self, session: AsyncSession, client: Client) -> None:
         self.session = session
         self.client = client
 
@@ -42,17 +40,20 @@ class AuditTrail:
         details = details or {}
         if leaked := [key for key in details if _SECRET_LOOKING.search(key)]:
             raise ValueError(f"audit details must not hold credentials: {leaked}")
-        event = Audited(
-            action=action,
-            actor_id=actor_id,
-            target_type=target_type,
-            target_id=target_id,
-            ip=self.client.ip,
-            user_agent=self.client.user_agent,
-            request_id=self.client.request_id,
-            details=details,
+        self.session.add(
+            AuditEntry(
+                id=uuid.uuid4(),
+                at=utcnow(),
+                action=action,
+                actor_id=actor_id,
+                target_type=target_type,
+                target_id=target_id,
+                ip=self.client.ip,
+                user_agent=self.client.user_agent,
+                request_id=self.client.request_id,
+                details=details,
+            )
         )
-        await self.jobs.publish(self.session, event)
 
     async def record_on_user(
         self,
@@ -68,12 +69,8 @@ class AuditTrail:
         )
 
 
-async def audit_trail(
-    request: Request,
-    session: SessionDep,
-    jobs: Annotated[JobQueue, Depends(provided("jobs"))],
-) -> AuditTrail:
-    return AuditTrail(jobs, session, client_of(request))
+async def audit_trail(request: Request, session: SessionDep) -> AuditTrail:
+    return AuditTrail(session, client_of(request))
 
 
 AuditTrailDep = Annotated[AuditTrail, Depends(audit_trail)]

@@ -3,7 +3,6 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
-from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from fastapi_users import exceptions
 
@@ -11,7 +10,7 @@ from modules.audit.public import AuditTrailDep
 from modules.users.public import UserCreate, UserManagerDep, UserRead
 from shared.auth import Caller
 from shared.db import UnitOfWork
-from shared.error_handlers import ErrorEnvelope, answer, error_responses
+from shared.error_handlers import ErrorEnvelope, error_responses
 from shared.provided import provided
 from shared.rate_limit import stricter_limit
 from shared.settings import Settings
@@ -95,10 +94,9 @@ async def login(
     audit: AuditTrailDep,
     session: UnitOfWork,
     settings: Annotated[Settings, Depends(provided("settings"))],
-) -> TokenPair | JSONResponse:
+) -> TokenPair:
     email = credentials.username
-    if refusal := await steps.refusal_while_delayed(email, actor_id=None, step="password"):
-        return refusal
+    await steps.refuse_while_delayed(email, actor_id=None, step="password")
     user = await manager.authenticate(credentials)
     if user is None or not user.is_active:
         await steps.count_failure(email)
@@ -107,12 +105,12 @@ async def login(
             actor_id=user.id if user else None,
             details={"email": email, "reason": "inactive" if user else "bad_credentials"},
         )
-        return answer(LoginBadCredentials())
+        raise LoginBadCredentials
     if settings.require_verified_login and not user.is_verified:
         raise LoginUserNotVerified
     if user.mfa_enabled:  # the password was right; the account's count clears at the 2nd step
         mfa_token = await two_factor.challenge(session, user.id)
-        return answer(MfaRequired(), mfa_token=mfa_token)
+        raise MfaRequired(mfa_token=mfa_token)
     return await steps.open_session(user, second_factor=None)
 
 
@@ -131,11 +129,10 @@ async def refresh(
     login_sessions: LoginSessionsDep,
     audit: AuditTrailDep,
     session: UnitOfWork,
-) -> TokenPair | JSONResponse:
+) -> TokenPair:
     result = await login_sessions.refresh(session, body.refresh_token)
     if isinstance(result, TokenPair):
         return result
-    # Answered, not raised: the revocation that reuse causes must be committed with the 401.
     if isinstance(result, ReusedToken):
         await audit.record(
             "auth.refresh.reused",
@@ -143,8 +140,8 @@ async def refresh(
             target_type="session",
             target_id=result.session_id,
         )
-        return answer(RefreshTokenReused())
-    return answer(RefreshTokenInvalid())
+        raise RefreshTokenReused
+    raise RefreshTokenInvalid
 
 
 @router.post(

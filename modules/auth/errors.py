@@ -17,6 +17,7 @@ class RegisterInvalidPassword(BadRequest):
 class LoginBadCredentials(BadRequest):
     code = ErrorCode.LOGIN_BAD_CREDENTIALS.value
     detail = "Wrong e-mail or password, or the account is inactive"
+    commits = True  # the failure's count and audit entry
 
 
 class LoginUserNotVerified(BadRequest):
@@ -27,11 +28,13 @@ class LoginUserNotVerified(BadRequest):
 class RefreshTokenInvalid(Unauthorized):
     code = "REFRESH_TOKEN_INVALID"
     detail = "The refresh token is invalid, expired or revoked"
+    commits = True  # a token presented for a dead session stays used
 
 
 class RefreshTokenReused(Unauthorized):
     code = "REFRESH_TOKEN_REUSED"
     detail = "The refresh token was already used: every token of its session is revoked"
+    commits = True  # the revocation and its audit entry
 
 
 class ResetPasswordBadToken(BadRequest):
@@ -57,16 +60,19 @@ class LoginThrottled(AppError):
     status_code = 429
     code = "LOGIN_THROTTLED"
     detail = "Too many failed logins for this account: retry after Retry-After seconds"
+    commits = True  # its audit entry
 
 
 class MfaRequired(Unauthorized):
     code = "MFA_REQUIRED"
     detail = "Two-factor login: send `mfa_token` and a code to /auth/jwt/login/2fa"
+    commits = True  # the challenge that `mfa_token` names
 
 
 class MfaInvalidCode(BadRequest):
     code = "MFA_INVALID_CODE"
     detail = "The code is wrong, expired or already used"
+    commits = True  # the failure's count and audit entry
 
 
 class MfaTokenInvalid(BadRequest):

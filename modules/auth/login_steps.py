@@ -1,22 +1,20 @@
 """What both login routes (the password, and the second factor) do around their own check:
 wait out the account's delay, count a failure, and open the session when it all succeeded.
 
-Refusals are returned as answers, not raised: their audit event and failure count must be
-committed with the 4xx.
+Their refusals commit (`AppError.commits`): the audit entry and the failure count are kept
+with the 4xx.
 """
 
 import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.responses import JSONResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from modules.audit.public import AuditTrail, AuditTrailDep
 from modules.users.public import User, UserManager, UserManagerDep
 from shared.client import client_of
 from shared.db import UnitOfWork
-from shared.error_handlers import answer
 
 from .dependencies import LoginSessionsDep, LoginThrottlesDep
 from .errors import LoginThrottled
@@ -42,19 +40,19 @@ class LoginSteps:
         self.manager = manager
         self.audit = audit
 
-    async def refusal_while_delayed(
+    async def refuse_while_delayed(
         self, email: str, *, actor_id: uuid.UUID | None, step: str
-    ) -> JSONResponse | None:
-        """`429 LOGIN_THROTTLED` while the account waits out its delay, else None."""
+    ) -> None:
+        """Raises `429 LOGIN_THROTTLED` while the account waits out its delay."""
         wait = await self.throttles.retry_after(self.session, email)
         if wait is None:
-            return None
+            return
         await self.audit.record(
             "auth.login.throttled",
             actor_id=actor_id,
             details={"email": email, "step": step, "retry_after": wait},
         )
-        return answer(LoginThrottled(headers={"Retry-After": str(wait)}))
+        raise LoginThrottled(headers={"Retry-After": str(wait)})
 
     async def count_failure(self, email: str) -> None:
         await self.throttles.record_failure(self.session, email)

@@ -5,13 +5,12 @@ account's failure count and the mfa_token's) must be committed with the answer.
 """
 
 from fastapi import APIRouter, Response, status
-from fastapi.responses import JSONResponse
 
 from modules.audit.public import AuditTrailDep
 from modules.users.public import UserManagerDep, account_of
 from shared.auth import Caller
 from shared.db import UnitOfWork
-from shared.error_handlers import ErrorEnvelope, answer, error_responses
+from shared.error_handlers import ErrorEnvelope, error_responses
 from shared.rate_limit import stricter_limit
 
 from .dependencies import TwoFactorDep
@@ -54,19 +53,18 @@ async def login_second_step(
     two_factor: TwoFactorDep,
     audit: AuditTrailDep,
     session: UnitOfWork,
-) -> TokenPair | JSONResponse:
+) -> TokenPair:
     challenge = await two_factor.open_challenge(session, body.mfa_token)
     user = await manager.user_db.get(challenge.user_id) if challenge else None
     if challenge is None or user is None or not user.is_active or not user.mfa_enabled:
         raise MfaTokenInvalid
-    if refusal := await steps.refusal_while_delayed(user.email, actor_id=user.id, step="2fa"):
-        return refusal
+    await steps.refuse_while_delayed(user.email, actor_id=user.id, step="2fa")
     factor = await two_factor.check(session, user.id, body.code)
     if factor is None:
         await two_factor.fail(session, challenge)
         await steps.count_failure(user.email)
         await audit.record("auth.2fa.failed", actor_id=user.id, details={"step": "login"})
-        return answer(MfaInvalidCode())
+        raise MfaInvalidCode
     await two_factor.redeem(session, challenge)
     return await steps.open_session(user, second_factor=factor.value)
 
@@ -102,7 +100,7 @@ async def enable_two_factor(
     two_factor: TwoFactorDep,
     audit: AuditTrailDep,
     session: UnitOfWork,
-) -> RecoveryCodes | JSONResponse:
+) -> RecoveryCodes:
     user = account_of(caller)
     if user.mfa_enabled:
         raise MfaAlreadyEnabled
@@ -111,7 +109,7 @@ async def enable_two_factor(
     codes = await two_factor.confirm(session, user.id, body.code)
     if codes is None:
         await audit.record("auth.2fa.failed", actor_id=user.id, details={"step": "enable"})
-        return answer(MfaInvalidCode())
+        raise MfaInvalidCode
     await manager.set_mfa_enabled(user, True)
     await audit.record_on_user("auth.2fa.enabled", user.id)
     return RecoveryCodes(recovery_codes=codes)
@@ -138,7 +136,7 @@ async def disable_two_factor(
     await manager.check_current_password(user, body.current_password)
     if await two_factor.check(session, user.id, body.code) is None:
         await audit.record("auth.2fa.failed", actor_id=user.id, details={"step": "disable"})
-        return answer(MfaInvalidCode())
+        raise MfaInvalidCode
     await two_factor.turn_off(session, user.id)
     await manager.set_mfa_enabled(user, False)
     await audit.record_on_user("auth.2fa.disabled", user.id)

@@ -1,5 +1,5 @@
 """The audit trail (README, "Account protection"): every listed action recorded by auth and
-users in their own transactions, delivered by the job worker, listed for superusers."""
+users in the transaction of the request that does it, listed for superusers."""
 
 import json
 import uuid
@@ -12,11 +12,10 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modules.audit.public import Audited, AuditTrail
+from modules.audit.public import AuditTrail
 from shared.client import Client
 from tests.accounts import PASSWORD, Account, bearer, create_account, login, past_the_reuse_grace
 from tests.auth.test_router import reset_token, verify_token
-from tests.conftest import delivered
 from tests.mailbox import Mailbox
 from tests.totp import clear_of_a_step_boundary, enable_two_factor, mfa_token, second_step
 
@@ -130,7 +129,6 @@ async def test_every_listed_action_is_recorded_and_no_secret_is(
     frank = await create_account(client, "frank")
     await client.delete("/api/v1/users/me", headers=frank.headers)
 
-    await delivered(app, connection)
     recorded = await entries(client, admin)
     missing = LISTED_ACTIONS - {entry["action"] for entry in recorded}
     assert not missing
@@ -152,7 +150,6 @@ async def test_entries_name_who_did_what_to_whom(
         headers=admin.headers,
         json={"is_verified": True, "full_name": "Erin E."},
     )
-    await delivered(app, connection)
     [entry] = await entries(client, admin, action="users.admin.updated")
     assert (entry["actor_id"], entry["target_type"], entry["target_id"]) == (
         admin.id,
@@ -175,7 +172,6 @@ async def test_a_failed_attempt_is_recorded_although_it_fails(
         "/api/v1/auth/jwt/login", data={"username": email, "password": "whatever-it-is"}
     )
     assert response.status_code == 400
-    await delivered(app, connection)
     [entry] = await entries(client, admin, action="auth.login.failed")
     assert entry["actor_id"] is None
     assert entry["details"] == {"email": email, "reason": "bad_credentials"}
@@ -190,7 +186,6 @@ async def test_a_change_that_fails_records_nothing(
         f"/api/v1/users/{admin.id}", headers=admin.headers, json={"email": taken.email}
     )
     assert response.status_code == 409
-    await delivered(app, connection)
     assert await entries(client, admin, action="users.admin.updated") == []
 
 
@@ -200,7 +195,6 @@ async def test_filters_combine_and_the_list_is_newest_first(
     erin = await create_account(client, "erin")
     for _ in range(3):
         await login(client, erin.email)
-    await delivered(app, connection)
     mine = await entries(client, admin, actor_id=erin.id, action="auth.login.succeeded")
     assert len(mine) == 4
     assert [e["at"] for e in mine] == sorted((e["at"] for e in mine), reverse=True)
@@ -215,7 +209,6 @@ async def test_the_list_pages_by_cursor_and_a_cursor_keeps_to_its_filter(
     erin = await create_account(client, "erin")
     for _ in range(4):
         await login(client, erin.email)
-    await delivered(app, connection)
     filters = {"actor_id": erin.id, "limit": "2"}
     seen: list[str] = []
     cursor = None
@@ -253,24 +246,10 @@ async def test_only_superusers_read_the_trail(client: httpx.AsyncClient, alice: 
     assert (await client.get(AUDIT)).status_code == 401
 
 
-async def test_a_delivery_that_comes_twice_is_stored_once(
-    app: FastAPI, connection: AsyncConnection, client: httpx.AsyncClient, admin: Account
-) -> None:
-    event = Audited(action="auth.logout", actor_id=uuid.UUID(admin.id))
-    runner = app.state.container.job_runner()
-    task = "audit.recorded:audit.store_audit_entry"
-    for _ in range(2):
-        await runner.run(task, event.model_dump_json().encode())
-    stored = await connection.execute(
-        text("SELECT count(*) FROM audit_events WHERE id = :id"), {"id": event.event_id}
-    )
-    assert stored.scalar_one() == 1
-
-
 async def test_details_named_like_credentials_are_refused_before_anything_is_written(
     app: FastAPI,
 ) -> None:
-    trail = AuditTrail(app.state.container.jobs(), None, Client(None, None, None))  # type: ignore[arg-type]
+    trail = AuditTrail(None, Client(None, None, None))  # type: ignore[arg-type]
     for key in ("password", "refresh_token", "totp_secret", "code"):
         with pytest.raises(ValueError, match="credentials"):
             await trail.record("users.updated", details={key: "x"})
@@ -279,7 +258,6 @@ async def test_details_named_like_credentials_are_refused_before_anything_is_wri
 async def test_entries_older_than_the_retention_are_purged(
     app: FastAPI, connection: AsyncConnection, client: httpx.AsyncClient, admin: Account
 ) -> None:
-    await delivered(app, connection)
     await connection.execute(
         text(
             "UPDATE audit_events SET at = now() - interval '366 days'"

@@ -41,6 +41,17 @@ async def write_then_fail(value: int, session: UnitOfWork) -> None:
     raise Conflict("Changed my mind")
 
 
+class KeptRefusal(Conflict):
+    code = "KEPT_REFUSAL"
+    commits = True
+
+
+@router.post("/probe/{value}/then-refuse")
+async def write_then_refuse(value: int, session: UnitOfWork) -> None:
+    await session.execute(text(f"INSERT INTO {PROBE_TABLE} (id) VALUES (:v)"), {"v": value})
+    raise KeptRefusal("Refused, and the attempt is on record", headers={"X-Probe": "1"}, seen=1)
+
+
 @router.post("/probe/{value}/twice")
 async def write_twice(value: int, session: UnitOfWork) -> dict[str, int]:
     # The primary key is deferred: the duplicate is only caught by COMMIT.
@@ -94,6 +105,22 @@ async def test_unit_of_work_leaves_no_partial_write_when_the_handler_raises(
     response = await request_once(app, "POST", "/api/v1/probe/2/then-fail")
     assert response.status_code == 409
     assert await probe_rows(engine) == []
+
+
+async def test_an_error_that_commits_keeps_the_write_and_answers_its_envelope(
+    app_factory: Callable[..., FastAPI], engine: AsyncEngine, probe_table: str
+) -> None:
+    app = probe_app(app_factory)
+    response = await request_once(app, "POST", "/api/v1/probe/4/then-refuse")
+    assert response.status_code == 409
+    assert response.headers["x-probe"] == "1"
+    error = response.json()["error"]
+    assert (error["code"], error["detail"], error["seen"]) == (
+        "KEPT_REFUSAL",
+        "Refused, and the attempt is on record",
+        1,
+    )
+    assert await probe_rows(engine) == [4]
 
 
 async def test_a_failed_commit_fails_the_response_instead_of_answering_2xx(
