@@ -16,8 +16,8 @@ help: ## list the targets
 
 # Installed once, again whenever the lock file changes. Compiled to bytecode once here, as
 # the Dockerfile does: where Python may not write .pyc files (PYTHONDONTWRITEBYTECODE, a
-# read-only tree), every start would otherwise compile the dependencies again (4.4 s
-# against 1.6 s for `import main` on the benchmark machine).
+# read-only tree), every start would otherwise compile the dependencies again, which takes
+# longer than the start itself.
 .venv/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
 		|| $(PYTHON) -m pip install --quiet --user uv

@@ -7,8 +7,8 @@ import functools
 
 @functools.cache
 def common_passwords() -> frozenset[str]:
-    """Loaded once (about 40 ms): the users module warms it at start-up, off the event loop."""
-    # Imported here: importing zxcvbn costs about 40 ms, paid only when the list is needed.
+    """Loaded once: the users module warms it at start-up, off the event loop."""
+    # Imported here: importing zxcvbn takes a while, paid only when the list is needed.
     from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
     return frozenset(password.lower() for password in FREQUENCY_LISTS["passwords"])

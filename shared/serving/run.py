@@ -44,8 +44,8 @@ def serve_api(settings: Settings, *, reload: bool) -> None:
         # idle upstream connection, so it never sends a request on one we are closing.
         timeout_keep_alive=settings.keepalive_timeout_seconds,
         # The supervisor restarts a worker that does not answer its ping within this. Each
-        # worker imports the app first (about 4 s of CPU on a small machine), so n workers
-        # starting together on 2 cores need well over uvicorn's default of 5 s.
+        # worker imports the app first, so several workers starting together on a small
+        # machine need well over uvicorn's default of 5 s.
         timeout_worker_healthcheck=30,
     )
     server = uvicorn.Server(config)

@@ -134,6 +134,15 @@ async def test_if_none_match_on_someone_elses_item_is_still_404(
     assert response.status_code == 404
 
 
+async def test_an_if_none_match_over_its_documented_length_is_422(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    item = await create_item(client, alice)
+    headers = alice.headers | {"If-None-Match": '"1", ' * 205}
+    response = await client.get(f"{ITEMS}/{item['id']}", headers=headers)
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "VALIDATION_ERROR")
+
+
 async def test_missing_malformed_and_someone_elses_items_look_the_same(
     client: httpx.AsyncClient, alice: Account, bob: Account
 ) -> None:
