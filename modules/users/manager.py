@@ -1,9 +1,11 @@
 """The fastapi-users user manager, with every password hash and verify off the event loop.
 
-fastapi-users hashes inline in create, authenticate, forgot/reset password and update; the
-overrides below are those methods with the hashing awaited in worker threads
-(`PasswordHasher`) and nothing else changed, including the dummy hash for unknown e-mails
-that keeps login timing from revealing which accounts exist.
+fastapi-users hashes inline (on the event loop) in create, authenticate, forgot and reset
+password, and update. `BaseUserManager` is made to be subclassed, and its public methods
+are overridden below: the same steps, with the hashing awaited in worker threads
+(`PasswordHasher`), including the dummy hash for unknown e-mails that keeps login timing from
+revealing which accounts exist. Account changes go through `change_account` (ours), never
+through fastapi-users' private `_update`.
 """
 
 import contextlib
@@ -27,6 +29,9 @@ from .models import User
 from .passwords import PasswordHasher
 from .ports import AccountMailer, SessionRevoker, TwoFactorSwitch
 from .schemas import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, UserAdminUpdate
+
+# What a user may not set on their own account (fastapi-users' `create_update_dict`).
+_PRIVILEGES = {"id", "is_superuser", "is_active", "is_verified", "oauth_accounts"}
 
 
 class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
@@ -101,7 +106,7 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         )
         if sensitive:
             await self.check_current_password(user, current_password)
-        updated = await self._update_or_refuse(user, UserAdminUpdate(**changes), safe=True)
+        updated = await self._change_or_refuse(user, UserAdminUpdate(**changes), safe=True)
         if changes.get("password"):
             await self.session_revoker.revoke_all(self.user_db.session, user.id, keep=session_id)
         return updated
@@ -123,14 +128,14 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         """PATCH /users/{id}: deactivating the user or setting their password ends all their
         sessions, and `mfa_enabled: false` forgets their second factor, in the same
         transaction."""
-        updated = await self._update_or_refuse(user, changes, safe=False)
+        updated = await self._change_or_refuse(user, changes, safe=False)
         if changes.is_active is False or changes.password:
             await self.session_revoker.revoke_all(self.user_db.session, user.id)
         if changes.mfa_enabled is False:
             await self.two_factor_switch.turn_off(self.user_db.session, user.id)
         return updated
 
-    async def _update_or_refuse(self, user: User, changes: UserAdminUpdate, *, safe: bool) -> User:
+    async def _change_or_refuse(self, user: User, changes: UserAdminUpdate, *, safe: bool) -> User:
         try:
             return await self.update(changes, user, safe=safe)
         except exceptions.UserAlreadyExists:
@@ -146,10 +151,9 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         await self.validate_password(user_create.password, user_create)
         if await self.user_db.get_by_email(user_create.email) is not None:
             raise exceptions.UserAlreadyExists()
-        user_dict: dict[str, Any] = (
-            user_create.create_update_dict()  # type: ignore[no-untyped-call]
-            if safe  # `safe` drops is_superuser, is_active and is_verified
-            else user_create.create_update_dict_superuser()  # type: ignore[no-untyped-call]
+        # `safe` drops the privilege flags (is_superuser, is_active, is_verified).
+        user_dict: dict[str, Any] = user_create.model_dump(
+            exclude_unset=True, exclude=_PRIVILEGES if safe else {"id"}
         )
         user_dict["hashed_password"] = await self.hasher.hash(user_dict.pop("password"))
         try:
@@ -158,6 +162,21 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
             raise exceptions.UserAlreadyExists() from None
         await self.on_after_register(created_user, request)
         return created_user
+
+    async def update(
+        self,
+        user_update: schemas.UU,
+        user: User,
+        safe: bool = False,
+        request: Request | None = None,
+    ) -> User:
+        # `safe` drops the privilege flags, as in create.
+        values: dict[str, Any] = user_update.model_dump(
+            exclude_unset=True, exclude=_PRIVILEGES if safe else {"id"}
+        )
+        updated = await self.change_account(user, values)
+        await self.on_after_update(updated, values, request)
+        return updated
 
     async def authenticate(self, credentials: OAuth2PasswordRequestForm) -> User | None:
         try:
@@ -223,11 +242,13 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
             raise exceptions.InvalidResetPasswordToken()
         if not user.is_active:
             raise exceptions.UserInactive()
-        updated_user = await self._update(user, {"password": password})
+        updated_user = await self.change_account(user, {"password": password})
         await self.on_after_reset_password(user, request)
         return updated_user
 
-    async def _update(self, user: User, update_dict: dict[str, Any]) -> User:
+    async def change_account(self, user: User, update_dict: dict[str, Any]) -> User:
+        """Writes `update_dict` to the account as fastapi-users' update does: a new e-mail
+        must be free and is unverified, a new password is validated and hashed (in a thread)."""
         validated: dict[str, Any] = {}
         for field, value in update_dict.items():
             if field == "email" and value.lower() == user.email.lower():
