@@ -25,9 +25,9 @@ LOGIN_URL = "/api/v1/auth/jwt/login"
 bearer_token = OAuth2PasswordBearer(tokenUrl=LOGIN_URL, auto_error=False, scheme_name="bearer")
 
 
-class Principal(Protocol):
-    """What the kernel knows of a caller. The users module's `User` is one; the users module
-    narrows to it (`account_of`) where it needs the whole record."""
+class Account(Protocol):
+    """What the kernel knows of the account behind a caller. The users module's `User` is
+    one; the users module narrows to it (`account_of`) where it needs the whole record."""
 
     @property
     def id(self) -> uuid.UUID: ...
@@ -40,36 +40,46 @@ class Principal(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class Identity:
-    """Who is calling, and through which login session."""
+class Caller:
+    """Who is calling: an account, through one of its login sessions. Services take it to
+    decide what the request may see and change."""
 
-    user: Principal
+    account: Account
     session_id: uuid.UUID
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.account.id
+
+    @property
+    def is_superuser(self) -> bool:
+        return self.account.is_superuser
 
 
 class Authenticator(Protocol):
-    async def __call__(self, session: AsyncSession, token: str) -> Identity | None: ...
+    async def __call__(self, session: AsyncSession, token: str) -> Caller | None: ...
 
 
 async def authenticate(
     request: Request, session: SessionDep, token: str | None = Depends(bearer_token)
-) -> Identity:
+) -> Caller:
+    """The one dependency that says who is calling: 401 without a live session."""
     if token:
         authenticator: Authenticator = request.app.state.container.authenticator()
-        identity = await authenticator(session, token)
-        if identity is not None:
-            return identity
+        caller = await authenticator(session, token)
+        if caller is not None:
+            return caller
     raise Unauthorized("Not authenticated")
 
 
-async def authenticate_superuser(identity: Annotated[Identity, Depends(authenticate)]) -> Identity:
+async def authenticate_superuser(caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
     """As `authenticate`, and the caller must be a superuser (403 otherwise)."""
-    if not identity.user.is_superuser:
+    if not caller.is_superuser:
         raise Forbidden("Superuser only")
-    return identity
+    return caller
 
 
-# The caller of a route, for any module: `caller: Caller` (401 without a live session), and
-# `_: SuperuserCaller` (403 for others).
-Caller = Annotated[Identity, Depends(authenticate)]
-SuperuserCaller = Annotated[Identity, Depends(authenticate_superuser)]
+# The caller of a route, for any module: `caller: CurrentCaller` (401 without a live session),
+# and `caller: CurrentSuperuser` (403 for others).
+CurrentCaller = Annotated[Caller, Depends(authenticate)]
+CurrentSuperuser = Annotated[Caller, Depends(authenticate_superuser)]

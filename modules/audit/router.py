@@ -3,7 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from shared.auth import SuperuserCaller
+from shared.auth import CurrentSuperuser
 from shared.db import SessionDep
 from shared.error_handlers import error_responses
 from shared.pagination import PageCursor, PageLimit
@@ -24,7 +24,7 @@ AuditLogDep = Annotated[AuditLog, Depends(provided("audit.log"))]
     responses=error_responses(400, 401, 403, 422),
 )
 async def list_audit_events(
-    _: SuperuserCaller,
+    _: CurrentSuperuser,
     log: AuditLogDep,
     session: SessionDep,
     limit: PageLimit = 20,

@@ -8,7 +8,7 @@ from fastapi_users import exceptions
 
 from modules.audit.public import AuditTrailDep
 from modules.users.public import UserCreate, UserManagerDep, UserRead
-from shared.auth import Caller
+from shared.auth import CurrentCaller
 from shared.db import UnitOfWork
 from shared.error_handlers import ErrorEnvelope, error_responses
 from shared.provided import provided
@@ -151,12 +151,15 @@ async def refresh(
     responses=error_responses(401),
 )
 async def logout(
-    caller: Caller, login_sessions: LoginSessionsDep, audit: AuditTrailDep, session: UnitOfWork
+    caller: CurrentCaller,
+    login_sessions: LoginSessionsDep,
+    audit: AuditTrailDep,
+    session: UnitOfWork,
 ) -> Response:
     await login_sessions.revoke(session, caller.session_id)
     await audit.record(
         "auth.logout",
-        actor_id=caller.user.id,
+        actor_id=caller.id,
         target_type="session",
         target_id=caller.session_id,
     )
@@ -170,10 +173,13 @@ async def logout(
     responses=error_responses(401),
 )
 async def logout_all(
-    caller: Caller, login_sessions: LoginSessionsDep, audit: AuditTrailDep, session: UnitOfWork
+    caller: CurrentCaller,
+    login_sessions: LoginSessionsDep,
+    audit: AuditTrailDep,
+    session: UnitOfWork,
 ) -> Response:
-    await login_sessions.revoke_all(session, caller.user.id)
-    await audit.record_on_user("auth.logout_all", caller.user.id)
+    await login_sessions.revoke_all(session, caller.id)
+    await audit.record_on_user("auth.logout_all", caller.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

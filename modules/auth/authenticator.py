@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from modules.users.public import User
-from shared.auth import Identity
+from shared.auth import Caller
 
 from .models import AuthSession
 from .tokens import AccessTokens
@@ -20,7 +20,7 @@ class SessionTokenAuthenticator:
     def __init__(self, access_tokens: AccessTokens) -> None:
         self.access_tokens = access_tokens
 
-    async def __call__(self, session: AsyncSession, token: str) -> Identity | None:
+    async def __call__(self, session: AsyncSession, token: str) -> Caller | None:
         claims = self.access_tokens.read(token)
         if claims is None:
             return None
@@ -36,4 +36,4 @@ class SessionTokenAuthenticator:
             )
         )
         user = (await session.exec(statement)).first()
-        return Identity(user=user, session_id=claims.session_id) if user else None
+        return Caller(account=user, session_id=claims.session_id) if user else None

@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Response, status
 
 from modules.audit.public import AuditTrailDep
-from shared.auth import Caller
+from shared.auth import CurrentCaller
 from shared.db import SessionDep, UnitOfWork
 from shared.error_handlers import error_responses
 from shared.errors import parse_id
@@ -24,14 +24,14 @@ router = APIRouter(prefix="/auth", tags=["auth"])  # joined into one by router.p
     responses=error_responses(400, 401, 422),
 )
 async def list_sessions(
-    caller: Caller,
+    caller: CurrentCaller,
     login_sessions: LoginSessionsDep,
     session: SessionDep,
     limit: PageLimit = 20,
     cursor: PageCursor = None,
 ) -> SessionPage:
     rows, next_cursor = await login_sessions.list_live(
-        session, caller.user.id, limit=limit, cursor=cursor
+        session, caller.id, limit=limit, cursor=cursor
     )
     data = [
         SessionRead(
@@ -58,15 +58,15 @@ async def list_sessions(
 )
 async def delete_session(
     session_id: str,
-    caller: Caller,
+    caller: CurrentCaller,
     login_sessions: LoginSessionsDep,
     audit: AuditTrailDep,
     session: UnitOfWork,
 ) -> Response:
     target = parse_id(session_id, SessionNotFound)
-    if not await login_sessions.revoke_own(session, caller.user.id, target):
+    if not await login_sessions.revoke_own(session, caller.id, target):
         raise SessionNotFound
     await audit.record(
-        "auth.session.revoked", actor_id=caller.user.id, target_type="session", target_id=target
+        "auth.session.revoked", actor_id=caller.id, target_type="session", target_id=target
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response, status
 
 from modules.audit.public import AuditTrailDep
 from modules.users.public import UserManagerDep, account_of
-from shared.auth import Caller
+from shared.auth import CurrentCaller
 from shared.db import UnitOfWork
 from shared.error_handlers import ErrorEnvelope, error_responses
 from shared.rate_limit import stricter_limit
@@ -77,7 +77,7 @@ async def login_second_step(
     responses=error_responses(401, 409),
 )
 async def set_up_two_factor(
-    caller: Caller, two_factor: TwoFactorDep, session: UnitOfWork
+    caller: CurrentCaller, two_factor: TwoFactorDep, session: UnitOfWork
 ) -> TwoFactorSetup:
     user = account_of(caller)
     if user.mfa_enabled:
@@ -95,7 +95,7 @@ async def set_up_two_factor(
 )
 async def enable_two_factor(
     body: TwoFactorEnableRequest,
-    caller: Caller,
+    caller: CurrentCaller,
     manager: UserManagerDep,
     two_factor: TwoFactorDep,
     audit: AuditTrailDep,
@@ -124,7 +124,7 @@ async def enable_two_factor(
 )
 async def disable_two_factor(
     body: TwoFactorDisableRequest,
-    caller: Caller,
+    caller: CurrentCaller,
     manager: UserManagerDep,
     two_factor: TwoFactorDep,
     audit: AuditTrailDep,

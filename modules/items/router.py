@@ -3,7 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
-from modules.auth.public import CurrentUser
+from shared.auth import CurrentCaller
 from shared.db import SessionDep, UnitOfWork
 from shared.error_handlers import error_responses
 from shared.pagination import PageCursor, PageLimit
@@ -62,7 +62,7 @@ def _item_response(item: ItemRead, status_code: int = 200) -> Response:
 )
 async def create_item(
     body: ItemCreate,
-    user: CurrentUser,
+    caller: CurrentCaller,
     service: ItemsServiceDep,
     session: UnitOfWork,
     idempotency_key: Annotated[
@@ -70,8 +70,8 @@ async def create_item(
     ] = None,
 ) -> Response:
     if idempotency_key is None:
-        return _item_response(await service.create(session, user, body), 201)
-    return _item_response(await service.create_once(session, user, body, idempotency_key), 201)
+        return _item_response(await service.create(session, caller, body), 201)
+    return _item_response(await service.create_once(session, caller, body, idempotency_key), 201)
 
 
 @router.get(
@@ -83,7 +83,7 @@ async def create_item(
     responses=error_responses(400, 401, 422),
 )
 async def list_items(
-    user: CurrentUser,
+    caller: CurrentCaller,
     service: ItemsServiceDep,
     session: SessionDep,
     limit: PageLimit = 20,
@@ -95,7 +95,7 @@ async def list_items(
 ) -> ItemPage:
     filters = ListFilters(q=q, tag=tag, owner_id=owner_id)
     items, next_cursor = await service.list(
-        session, user, sort=sort, limit=limit, cursor=cursor, filters=filters
+        session, caller, sort=sort, limit=limit, cursor=cursor, filters=filters
     )
     return ItemPage(data=items, next_cursor=next_cursor)
 
@@ -123,7 +123,7 @@ def _names_version(if_none_match: str, version: int) -> bool:
 )
 async def get_item(
     item_id: str,
-    user: CurrentUser,
+    caller: CurrentCaller,
     service: ItemsServiceDep,
     session: SessionDep,
     if_none_match: Annotated[
@@ -135,7 +135,7 @@ async def get_item(
         ),
     ] = None,
 ) -> Response:
-    item = await service.get(session, user, item_id)
+    item = await service.get(session, caller, item_id)
     if if_none_match is not None and _names_version(if_none_match, item.version):
         return Response(
             status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": f'"{item.version}"'}
@@ -157,7 +157,7 @@ async def get_item(
 async def update_item(
     item_id: str,
     body: ItemUpdate,
-    user: CurrentUser,
+    caller: CurrentCaller,
     service: ItemsServiceDep,
     session: UnitOfWork,
     if_match: Annotated[
@@ -165,7 +165,7 @@ async def update_item(
     ] = None,
 ) -> Response:
     item = await service.update(
-        session, user, item_id, body, expected_version=_expected_version(if_match)
+        session, caller, item_id, body, expected_version=_expected_version(if_match)
     )
     return _item_response(item)
 
@@ -177,7 +177,7 @@ async def update_item(
     responses=error_responses(401, 404),
 )
 async def delete_item(
-    item_id: str, user: CurrentUser, service: ItemsServiceDep, session: UnitOfWork
+    item_id: str, caller: CurrentCaller, service: ItemsServiceDep, session: UnitOfWork
 ) -> Response:
-    await service.delete(session, user, item_id)
+    await service.delete(session, caller, item_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

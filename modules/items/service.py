@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from shared.auth import Principal
+from shared.auth import Caller
 from shared.db import utcnow
 from shared.errors import parse_id
 from shared.pagination import CursorCodec, escape_like, keyset_page
@@ -30,10 +30,10 @@ _CURSOR_VALUE: dict[str, tuple[Any, Any]] = {
 }
 
 
-def visible_to(user: Principal) -> sa.ColumnElement[bool]:
-    """The visibility rule, in every statement of this service: a user reaches their own
+def visible_to(caller: Caller) -> sa.ColumnElement[bool]:
+    """The visibility rule, in every statement of this service: a caller reaches their own
     items, a superuser all of them."""
-    return sa.true() if user.is_superuser else col(Item.owner_id) == user.id
+    return sa.true() if caller.is_superuser else col(Item.owner_id) == caller.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +48,8 @@ class ItemsService:
         self.cursors = cursors
         self.idempotency_keys = idempotency_keys
 
-    async def create(self, session: AsyncSession, user: Principal, data: ItemCreate) -> ItemRead:
-        item = Item(**data.model_dump(), owner_id=user.id)
+    async def create(self, session: AsyncSession, caller: Caller, data: ItemCreate) -> ItemRead:
+        item = Item(**data.model_dump(), owner_id=caller.id)
         session.add(item)
         await session.flush()
         return ItemRead.model_validate(item)
@@ -57,7 +57,7 @@ class ItemsService:
     async def create_once(
         self,
         session: AsyncSession,
-        user: Principal,
+        caller: Caller,
         data: ItemCreate,
         idempotency_key: str,
     ) -> ItemRead:
@@ -66,16 +66,16 @@ class ItemsService:
         creates nothing (IdempotencyKeyReused for another body)."""
         keys = self.idempotency_keys
         body_hash = request_hash(data.model_dump(mode="json"))
-        stored = await keys.claim(session, user.id, idempotency_key, body_hash)
+        stored = await keys.claim(session, caller.id, idempotency_key, body_hash)
         if stored is not None:
             return ItemRead.model_validate(stored)  # serialized again as it was the first time
-        created = await self.create(session, user, data)
-        await keys.record(session, user.id, idempotency_key, created.model_dump(mode="json"))
+        created = await self.create(session, caller, data)
+        await keys.record(session, caller.id, idempotency_key, created.model_dump(mode="json"))
         return created
 
-    async def get(self, session: AsyncSession, user: Principal, item_id: str) -> ItemRead:
+    async def get(self, session: AsyncSession, caller: Caller, item_id: str) -> ItemRead:
         statement = select(Item).where(
-            col(Item.id) == parse_id(item_id, ItemNotFound), visible_to(user)
+            col(Item.id) == parse_id(item_id, ItemNotFound), visible_to(caller)
         )
         item = (await session.exec(statement)).first()
         if item is None:
@@ -84,7 +84,7 @@ class ItemsService:
 
     def list_query(
         self,
-        user: Principal,
+        caller: Caller,
         *,
         sort: Sort,
         limit: int,
@@ -95,7 +95,7 @@ class ItemsService:
         key = sort.removeprefix("-")
         descending = sort.startswith("-")
         column = getattr(Item, key)
-        statement = select(Item).where(visible_to(user))
+        statement = select(Item).where(visible_to(caller))
         if filters.owner_id is not None:
             statement = statement.where(col(Item.owner_id) == filters.owner_id)
         if filters.q:
@@ -119,14 +119,14 @@ class ItemsService:
     async def list(
         self,
         session: AsyncSession,
-        user: Principal,
+        caller: Caller,
         *,
         sort: Sort,
         limit: int,
         cursor: str | None,
         filters: ListFilters,
     ) -> tuple[list[ItemRead], str | None]:
-        statement = self.list_query(user, sort=sort, limit=limit, cursor=cursor, filters=filters)
+        statement = self.list_query(caller, sort=sort, limit=limit, cursor=cursor, filters=filters)
         items = [ItemRead.model_validate(item) for item in await session.exec(statement)]
         key = sort.removeprefix("-")
         to_json = _CURSOR_VALUE[key][0]
@@ -145,13 +145,13 @@ class ItemsService:
     async def update(
         self,
         session: AsyncSession,
-        user: Principal,
+        caller: Caller,
         item_id: str,
         changes: ItemUpdate,
         *,
         expected_version: int | None,
     ) -> ItemRead:
-        matching = [col(Item.id) == parse_id(item_id, ItemNotFound), visible_to(user)]
+        matching = [col(Item.id) == parse_id(item_id, ItemNotFound), visible_to(caller)]
         if expected_version is not None:
             # In the same statement: of two updates made against one version, exactly one
             # matches, whatever the timing.
@@ -168,16 +168,16 @@ class ItemsService:
         )
         updated = (await session.exec(statement)).scalar_one_or_none()
         if updated is None:
-            await self.get(session, user, item_id)  # 404 if it is not there (for this user)
+            await self.get(session, caller, item_id)  # 404 if it is not there (for this caller)
             raise VersionMismatch
         return ItemRead.model_validate(updated)
 
-    async def delete(self, session: AsyncSession, user: Principal, item_id: str) -> None:
+    async def delete(self, session: AsyncSession, caller: Caller, item_id: str) -> None:
         # One statement, visibility included: a missing and someone else's item alike match
         # no row.
         statement = (
             sa.delete(Item)
-            .where(col(Item.id) == parse_id(item_id, ItemNotFound), visible_to(user))
+            .where(col(Item.id) == parse_id(item_id, ItemNotFound), visible_to(caller))
             .returning(col(Item.id))
         )
         if (await session.exec(statement)).scalar_one_or_none() is None:

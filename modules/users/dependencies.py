@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from shared.auth import Identity
+from shared.auth import Caller
 from shared.db import SessionDep
 from shared.provided import provided
 
@@ -29,12 +29,12 @@ UserManagerDep = Annotated[UserManager, Depends(get_user_manager)]
 UsersServiceDep = Annotated[UsersService, Depends(provided("users.service"))]
 
 
-def account_of(identity: Identity) -> User:
+def account_of(caller: Caller) -> User:
     """The caller's `User`, as the authenticator loaded it in the request's session: the
     routes that change the account hand it to the user manager, with no second query.
 
     The users module cannot import auth (auth builds on users), so it takes the caller from
     the kernel's authentication slot, which auth fills with a `User`."""
-    if not isinstance(identity.user, User):
-        raise TypeError(f"the authenticator gave a {type(identity.user).__name__}, not a User")
-    return identity.user
+    if not isinstance(caller.account, User):
+        raise TypeError(f"the authenticator gave a {type(caller.account).__name__}, not a User")
+    return caller.account

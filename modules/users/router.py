@@ -3,7 +3,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 
 from modules.audit.public import AuditTrailDep
-from shared.auth import Caller, SuperuserCaller
+from shared.auth import CurrentCaller, CurrentSuperuser
 from shared.db import SessionDep, UnitOfWork
 from shared.error_handlers import error_responses
 from shared.pagination import PageCursor, PageLimit
@@ -29,8 +29,8 @@ def _self_update_events(
 
 
 @router.get("/me", summary="The caller's account", responses=error_responses(401))
-async def get_me(caller: Caller) -> UserRead:
-    return UserRead.model_validate(caller.user)
+async def get_me(caller: CurrentCaller) -> UserRead:
+    return UserRead.model_validate(account_of(caller))
 
 
 @router.patch(
@@ -42,7 +42,7 @@ async def get_me(caller: Caller) -> UserRead:
 )
 async def update_me(
     body: UserSelfUpdate,
-    caller: Caller,
+    caller: CurrentCaller,
     manager: UserManagerDep,
     audit: AuditTrailDep,
     session: UnitOfWork,
@@ -66,7 +66,7 @@ async def update_me(
     responses=error_responses(401, 409),
 )
 async def delete_me(
-    caller: Caller,
+    caller: CurrentCaller,
     manager: UserManagerDep,
     service: UsersServiceDep,
     audit: AuditTrailDep,
@@ -87,7 +87,7 @@ async def delete_me(
     responses=error_responses(400, 401, 403, 422),
 )
 async def list_users(
-    _: SuperuserCaller,
+    _: CurrentSuperuser,
     service: UsersServiceDep,
     session: SessionDep,
     limit: PageLimit = 20,
@@ -102,7 +102,7 @@ async def list_users(
     "/{user_id}", summary="Get a user (superusers)", responses=error_responses(401, 403, 404)
 )
 async def get_user(
-    user_id: str, _: SuperuserCaller, service: UsersServiceDep, session: SessionDep
+    user_id: str, _: CurrentSuperuser, service: UsersServiceDep, session: SessionDep
 ) -> UserRead:
     return UserRead.model_validate(await service.get(session, user_id))
 
@@ -118,7 +118,7 @@ async def get_user(
 async def update_user(
     user_id: str,
     body: UserAdminUpdate,
-    caller: SuperuserCaller,
+    caller: CurrentSuperuser,
     manager: UserManagerDep,
     service: UsersServiceDep,
     audit: AuditTrailDep,
@@ -133,7 +133,7 @@ async def update_user(
     details: dict[str, object] = {"fields": sorted(changed)}
     for flag in AUDITED_FLAGS & changed.keys():
         details[flag] = {"old": before[flag], "new": getattr(updated, flag)}
-    await audit.record_on_user("users.admin.updated", user.id, by=caller.user.id, details=details)
+    await audit.record_on_user("users.admin.updated", user.id, by=caller.id, details=details)
     return UserRead.model_validate(updated)
 
 
@@ -145,7 +145,7 @@ async def update_user(
 )
 async def delete_user(
     user_id: str,
-    caller: SuperuserCaller,
+    caller: CurrentSuperuser,
     manager: UserManagerDep,
     service: UsersServiceDep,
     audit: AuditTrailDep,
@@ -155,6 +155,6 @@ async def delete_user(
     await service.ensure_not_last_superuser(session, user)
     await manager.delete(user)
     await audit.record_on_user(
-        "users.admin.deleted", user.id, by=caller.user.id, details={"email": user.email}
+        "users.admin.deleted", user.id, by=caller.id, details={"email": user.email}
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -17,6 +17,7 @@ from sqlalchemy.sql.expression import ClauseElement
 from modules.items.idempotency import IdempotencyKeys
 from modules.items.service import ItemsService, ListFilters
 from modules.users.public import User
+from shared.auth import Caller
 from shared.pagination import CursorCodec
 
 OWNERS = 100
@@ -76,8 +77,9 @@ async def plan(connection: AsyncConnection, statement: ClauseElement) -> str:
     return "\n".join(row[0] for row in rows)
 
 
-def as_user(owner: uuid.UUID, *, superuser: bool = False) -> User:
-    return User(id=owner, email="x@example.com", hashed_password="x", is_superuser=superuser)
+def as_user(owner: uuid.UUID, *, superuser: bool = False) -> Caller:
+    account = User(id=owner, email="x@example.com", hashed_password="x", is_superuser=superuser)
+    return Caller(account=account, session_id=uuid.uuid4())
 
 
 @pytest.mark.parametrize("superuser", [False, True], ids=["owner", "superuser"])

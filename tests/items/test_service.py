@@ -1,6 +1,7 @@
 """ItemsService against the real database: the visibility rule (a user reaches their own
 items, a superuser all of them) holds in every use case."""
 
+import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -13,6 +14,7 @@ from modules.items.idempotency import IdempotencyKeys
 from modules.items.schemas import ItemCreate, ItemRead, ItemUpdate
 from modules.items.service import ItemsService, ListFilters
 from modules.users.public import User
+from shared.auth import Caller
 from shared.pagination import CursorCodec
 from tests.accounts import new_email
 
@@ -23,11 +25,12 @@ async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def user(session: AsyncSession, *, superuser: bool = False) -> User:
+async def user(session: AsyncSession, *, superuser: bool = False) -> Caller:
+    """A new account, calling through a login session (the service needs no row for it)."""
     account = User(email=new_email(), hashed_password="unused", is_superuser=superuser)
     session.add(account)
     await session.flush()
-    return account
+    return Caller(account=account, session_id=uuid.uuid4())
 
 
 @pytest.fixture
@@ -35,7 +38,7 @@ def service() -> ItemsService:
     return ItemsService(CursorCodec("test-secret"), IdempotencyKeys())
 
 
-async def an_item(service: ItemsService, session: AsyncSession, owner: User) -> ItemRead:
+async def an_item(service: ItemsService, session: AsyncSession, owner: Caller) -> ItemRead:
     return await service.create(session, owner, ItemCreate(title="lamp", price=Decimal("9.90")))
 
 
