@@ -9,7 +9,7 @@ RUN := $(UV) run --locked
 M ?=
 m ?=
 
-.PHONY: help install run dev worker test lint lint-schema fmt migrate migration module superuser docs bench up down
+.PHONY: help install run dev worker test lint lint-schema fmt migrate migration module superuser docs bench up down upgrade-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,7 +40,7 @@ worker: .venv/.installed ## a standalone background worker; run any number, on a
 test: .venv/.installed ## the whole suite on real PostgreSQL; M=<module> for one module
 	$(RUN) pytest $(if $(M),tests/$(M))
 
-lint: .venv/.installed ## ruff, mypy, import contracts, docs/modules.md fresh, Dockerfile, compose and CI schemas, the OpenAPI schema (Redocly)
+lint: .venv/.installed ## ruff, mypy, import contracts, docs/modules.md fresh, Dockerfile, compose, CI and Dependabot schemas, the OpenAPI schema (Redocly)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
@@ -48,7 +48,8 @@ lint: .venv/.installed ## ruff, mypy, import contracts, docs/modules.md fresh, D
 	$(RUN) python manage.py docs --check
 	$(RUN) hadolint Dockerfile
 	$(RUN) check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
-	$(RUN) check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
+	$(RUN) check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(RUN) check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	@$(MAKE) --no-print-directory lint-schema
 
 lint-schema: .venv/.installed ## the OpenAPI schema against Redocly's recommended rules (needs Node and npm)
@@ -83,6 +84,9 @@ docs: .venv/.installed ## write docs/modules.md (routes, tables, events, setting
 bench: .venv/.installed ## load benchmark against the FastAPI floor and a bare-stack reference, a line per run (SMOKE=1: 2 s runs); installs wrk if it can
 	@bash bench/install_wrk.sh
 	$(RUN) python -m bench.run $(if $(SMOKE),--smoke)
+
+upgrade-check: ## make lint test against the newest and the lowest versions pyproject.toml allows, in temporary copies
+	$(PYTHON) -m devtools.upgrade_check
 
 up: ## the whole stack with docker compose (API, migration job, PostgreSQL, Redis)
 	docker compose up --build --detach

@@ -53,6 +53,9 @@ def copy_of_the_repository(target: Path) -> None:
         if source.is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
+    # A repository of its own: the suite lists files with git (the module generator's test).
+    for command in (["git", "init", "--quiet"], ["git", "add", "--all"]):
+        subprocess.run(command, cwd=target, check=True)
 
 
 def locked_versions(lock_file: Path) -> dict[str, str]:

@@ -14,7 +14,7 @@ from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..tracing import carry_trace
+from ..observability.tracing import carry_trace
 from .messages import Event, Job, Message, Task, TaskRegistry
 
 # Every job goes through one engine entrypoint; the task is named in the job's headers. A

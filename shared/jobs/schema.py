@@ -10,7 +10,7 @@ from pgqueuer import Queries
 from pgqueuer.db import AsyncpgDriver
 from sqlalchemy.engine import URL
 
-from ..db import connect_asyncpg
+from ..data.db import connect_asyncpg
 
 ENGINE_TABLES = frozenset({"pgqueuer", "pgqueuer_log", "pgqueuer_schedules", "pgqueuer_statistics"})
 

@@ -29,9 +29,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..db import asyncpg_dsn, timeout_settings
+from ..data.db import asyncpg_dsn, timeout_settings
 from ..settings import Settings
-from ..tracing import job_span
+from ..observability.tracing import job_span
 from .messages import Message, Task, TaskRegistry
 from .metrics import JobMetrics
 from .queue import ENTRYPOINT, TASK_HEADER

@@ -9,7 +9,7 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import ChangeReload
 
-from shared.metrics import MULTIPROCESS_DIRECTORY
+from shared.observability.metrics import MULTIPROCESS_DIRECTORY
 from shared.settings import Settings
 
 from .config import ServerConfig

@@ -18,7 +18,7 @@ import structlog
 from prometheus_client.multiprocess import mark_process_dead
 from uvicorn.supervisors import Multiprocess
 
-from shared.metrics import MULTIPROCESS_DIRECTORY
+from shared.observability.metrics import MULTIPROCESS_DIRECTORY
 
 from .config import ServerConfig
 

@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from .errors import AppError
-from .settings import Settings
+from ..errors import AppError
+from ..settings import Settings
 
 # Named constraints keep autogenerate stable and migrations reversible. Set here, at import:
 # every models.py imports this module (for utcnow) before it defines a table.

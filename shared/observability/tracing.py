@@ -20,7 +20,7 @@ from opentelemetry import propagate, trace
 from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.typing import EventDict, WrappedLogger
 
-from .settings import Settings
+from ..settings import Settings
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider

@@ -36,8 +36,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .client import client_address
-from .errors import RateLimited
-from .settings import Settings
+from ..errors import RateLimited
+from ..settings import Settings
 
 StricterRule = Literal["login", "sensitive"]
 TokenOwner = Callable[[str], uuid.UUID | None]

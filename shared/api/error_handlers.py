@@ -19,9 +19,9 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .db import is_database_unavailable, is_unstorable_text
-from .errors import AppError, ServiceUnavailable
-from .request_id import request_id_var
+from ..data.db import is_database_unavailable, is_unstorable_text
+from ..errors import AppError, ServiceUnavailable
+from ..http.request_id import request_id_var
 
 logger = structlog.get_logger("app.errors")
 

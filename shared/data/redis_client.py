@@ -2,7 +2,7 @@
 
 from redis.asyncio import Redis
 
-from .settings import Settings
+from ..settings import Settings
 
 # Redis is a fast local dependency: waiting longer than this means it is in trouble.
 REDIS_TIMEOUT_SECONDS = 1.0

@@ -21,8 +21,8 @@ from pydantic import BaseModel, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from .errors import BadRequest
-from .settings import Settings
+from ..errors import BadRequest
+from ..settings import Settings
 
 _SIGNATURE_BYTES = 16
 

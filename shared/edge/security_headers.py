@@ -6,7 +6,7 @@ must stay reachable)."""
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .api_docs import DOCS_CSP, DOCS_PATHS
+from ..api.api_docs import DOCS_CSP, DOCS_PATHS
 
 _EVERY_RESPONSE = (
     (b"x-content-type-options", b"nosniff"),

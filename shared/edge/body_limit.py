@@ -7,7 +7,7 @@ envelope, no X-Request-ID), so the limit lives here instead.
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .error_handlers import error_response
+from ..api.error_handlers import error_response
 
 
 class PayloadTooLarge(HTTPException):

@@ -15,8 +15,8 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from .db import SessionDep
-from .errors import Forbidden, Unauthorized
+from ..data.db import SessionDep
+from ..errors import Forbidden, Unauthorized
 
 LOGIN_URL = "/api/v1/auth/jwt/login"
 
