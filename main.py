@@ -23,36 +23,36 @@ from modules.health.module import module as health
 from modules.items.module import module as items
 from modules.users.container import UsersContainer
 from modules.users.module import module as users
-from shared.api_docs import install_api_docs
-from shared.body_limit import BodySizeLimitMiddleware
-from shared.compression import CompressionMiddleware
-from shared.db import ConnectionTurns, make_engine, make_session_factory
-from shared.email import EmailDelivery, SendEmail, make_email_sender
-from shared.error_handlers import (
+from shared.api.api_docs import install_api_docs
+from shared.api.error_handlers import (
     ErrorEnvelope,
     UnhandledErrorMiddleware,
     error_responses,
     install_error_handlers,
 )
+from shared.api.openapi_schema import complete_schema
+from shared.api.provided import check_provided
+from shared.data.db import ConnectionTurns, make_engine, make_session_factory
+from shared.data.redis_client import make_redis
+from shared.edge.body_limit import BodySizeLimitMiddleware
+from shared.edge.compression import CompressionMiddleware
+from shared.edge.rate_limit import RateLimitHeadersMiddleware, RateLimits, enforce_rate_limit
+from shared.edge.request_id import RequestIdMiddleware
+from shared.edge.security_headers import SecurityHeadersMiddleware
+from shared.email import EmailDelivery, SendEmail, make_email_sender
 from shared.jobs.messages import Handlers, TaskRegistry
 from shared.jobs.metrics import JobMetrics
 from shared.jobs.queue import JobQueue
 from shared.jobs.schedules import Housekeeper, Schedule
 from shared.jobs.worker import JobRunner, Worker, purge_job_history
-from shared.logs import configure_logging
-from shared.metrics import RequestMetrics, make_metrics_registry, make_scrape_registry
 from shared.module import Module, mount_module_containers
-from shared.openapi_schema import complete_schema
-from shared.provided import check_provided
-from shared.rate_limit import RateLimitHeadersMiddleware, RateLimits, enforce_rate_limit
-from shared.redis_client import make_redis
-from shared.request_id import RequestIdMiddleware
-from shared.request_telemetry import RequestTelemetryMiddleware
-from shared.security_headers import SecurityHeadersMiddleware
+from shared.observability.logs import configure_logging
+from shared.observability.metrics import RequestMetrics, make_metrics_registry, make_scrape_registry
+from shared.observability.request_telemetry import RequestTelemetryMiddleware
+from shared.observability.tracing import make_tracer_provider, trace_requests, tracing_statements
 from shared.serving.drain import drain_on_sigterm
 from shared.serving.heap import freeze_startup_heap
 from shared.settings import Settings, load_settings
-from shared.tracing import make_tracer_provider, trace_requests, tracing_statements
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -79,7 +79,7 @@ def task_registry(email_delivery: EmailDelivery, *extra: tuple[str, Handlers]) -
 class AppContainer(containers.DeclarativeContainer):
     __self__ = providers.Self()
     settings = providers.Dependency(instance_of=Settings)
-    # OpenTelemetry's, or None when tracing is off (shared/tracing.py).
+    # OpenTelemetry's, or None when tracing is off (shared/observability/tracing.py).
     tracer_provider: providers.Provider[Any] = providers.Object(None)
     engine = providers.Singleton(make_engine, settings)
     session_factory = providers.Singleton(make_session_factory, engine)
@@ -121,7 +121,7 @@ class AppContainer(containers.DeclarativeContainer):
         two_factor_switch=auth.two_factor,
         jobs=jobs,
     )
-    # The kernel's authentication slot (shared/auth.py), filled by the auth module.
+    # The kernel's authentication slot (shared/api/auth.py), filled by the auth module.
     authenticator = auth.authenticator
     # Counts requests by the user id of a valid access token (else by address).
     rate_limits = providers.Singleton(
@@ -205,8 +205,9 @@ def create_app(
         generate_unique_id_function=_operation_id,
         # Relative: the schema describes the server it is served by, wherever that is.
         servers=[{"url": "/", "description": "The server serving this schema"}],
-        # Metrics are Prometheus (shared/metrics.py). FastAPI's own OpenTelemetry hooks would
-        # look for configured providers on every request; turn them on here to use them.
+        # Metrics are Prometheus (shared/observability/metrics.py). FastAPI's own OpenTelemetry
+        # hooks would look for configured providers on every request; turn them on here to use
+        # them.
         telemetry={"tracing": False, "metrics": False, "logs": False},
         # Every route may answer with the envelope; routes declare their specific errors.
         responses={500: {"model": ErrorEnvelope, "description": "Unexpected failure"}},

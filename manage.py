@@ -18,20 +18,20 @@ from fastapi_users.exceptions import InvalidPasswordException
 
 from main import MODULES, build_container, create_app
 from modules.users.public import ensure_superuser
-from shared.db import connect_asyncpg
-from shared.jobs import admin as job_admin
-from shared.jobs.metrics import serve_worker_metrics
-from shared.logs import configure_logging
-from shared.provisioning import (
+from shared.data.db import connect_asyncpg
+from shared.data.provisioning import (
     DATABASE_ERRORS,
     check_reachable,
     create_database_if_missing,
     database_error_line,
     upgrade_to_head,
 )
+from shared.jobs import admin as job_admin
+from shared.jobs.metrics import serve_worker_metrics
+from shared.observability.logs import configure_logging
+from shared.observability.tracing import make_tracer_provider
 from shared.serving.run import serve_api
 from shared.settings import Settings, load_settings
-from shared.tracing import make_tracer_provider
 
 logger = structlog.get_logger("manage")
 ROOT = Path(__file__).resolve().parent

@@ -38,8 +38,8 @@ import asyncpg
 from dependency_injector import providers
 from sqlalchemy.engine import URL, make_url
 
-from shared.db import asyncpg_dsn
-from shared.provisioning import drop_database
+from shared.data.db import asyncpg_dsn
+from shared.data.provisioning import drop_database
 
 from .database import recreate, seed_items
 from .run import DEFAULT_DATABASE_URL

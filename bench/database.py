@@ -7,8 +7,8 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import URL
 
-from shared.db import asyncpg_dsn
-from shared.provisioning import create_database_if_missing, drop_database, upgrade_to_head
+from shared.data.db import asyncpg_dsn
+from shared.data.provisioning import create_database_if_missing, drop_database, upgrade_to_head
 
 SEED_ITEMS = 10_000
 SAMPLE_IDS = 1_000

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.db import asyncpg_dsn
+from shared.data.db import asyncpg_dsn
 from tests.accounts import bearer, login, new_email, register
 from tests.e2e.server import (
     RunningServer,

@@ -28,8 +28,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import make_url
 
-from shared.db import asyncpg_dsn
-from shared.provisioning import drop_database
+from shared.data.db import asyncpg_dsn
+from shared.data.provisioning import drop_database
 
 from .cold_start import cold_starts
 from .database import recreate, seed_items

@@ -17,7 +17,7 @@ from string import Template
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL
 
-from shared.provisioning import alembic_config
+from shared.data.provisioning import alembic_config
 
 TEMPLATES = Path(__file__).resolve().parent
 _NAME = re.compile(r"[a-z][a-z0-9_]*")

@@ -27,6 +27,23 @@ HEADER = """# Modules
 Written by `make docs` from the code (`devtools/module_map.py`); CI fails when it is stale.
 Do not edit by hand.
 """
+
+
+def kernel_parts(root: Path) -> str:
+    """The kernel's parts: each package of `shared/`, what it is for (its docstring) and its
+    files, so the map shows where a new piece of the kernel goes."""
+    lines = ["## The kernel (`shared/`)\n", "Every module builds on it; it imports no module.\n"]
+    shared = root / "shared"
+    for package in sorted(p for p in shared.iterdir() if (p / "__init__.py").is_file()):
+        names = sorted(f.stem for f in package.glob("*.py") if f.name != "__init__.py")
+        purpose = ast.get_docstring(ast.parse((package / "__init__.py").read_text())) or ""
+        lines.append(f"**`{package.name}/`** {' '.join(purpose.split())}\n")
+        lines.append(_line("Files", names))
+    top = sorted(f.stem for f in shared.glob("*.py") if f.name != "__init__.py")
+    lines.append(_line("At the top", top))
+    return "\n".join(lines)
+
+
 _SETTING = re.compile(r"\bsettings(?:\(\))?\.([a-z_][a-z0-9_]*)")
 
 
@@ -114,7 +131,7 @@ def render(modules: Iterable[Module], root: Path) -> str:
     publisher: dict[type[Message], str] = {
         event: name for name, events in published.items() for event in events
     }
-    out = [HEADER]
+    out = [HEADER, kernel_parts(root)]
     edges: set[tuple[str, str, str]] = set()
     for module in modules:
         out.append(f"## {module.name}\n")

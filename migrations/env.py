@@ -16,9 +16,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
-import shared.db  # noqa: F401  (sets the constraint naming convention before models load)
+import shared.data.db  # noqa: F401  (sets the constraint naming convention before models load)
 from main import MODULES
-from shared.db import PGBOUNCER_SAFE_CONNECT_ARGS
+from shared.data.db import PGBOUNCER_SAFE_CONNECT_ARGS
 from shared.jobs.schema import ENGINE_TABLES
 from shared.module import tables_by_module
 from shared.settings import load_settings

@@ -27,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from main import create_app
 from modules.users.passwords import PasswordHasher
-from shared.provisioning import create_database_if_missing, drop_database, upgrade_to_head
+from shared.data.provisioning import create_database_if_missing, drop_database, upgrade_to_head
 from shared.settings import Settings
 from tests.accounts import Account, create_account, grant_superuser
 from tests.mailbox import Mailbox, smtp_server

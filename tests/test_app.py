@@ -14,9 +14,9 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import OAuth2PasswordRequestForm
 
-import shared.provided
+import shared.api.provided
 from main import MODULES
-from shared.provided import provided
+from shared.api.provided import provided
 from tests.conftest import http_client
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +41,7 @@ def test_every_module_is_registered_once_with_a_router() -> None:
 def test_a_dependency_naming_no_provider_stops_start_up(
     app_factory: Callable[..., FastAPI], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(shared.provided, "_PATHS", set(shared.provided._PATHS))
+    monkeypatch.setattr(shared.api.provided, "_PATHS", set(shared.api.provided._PATHS))
     provided("items.no_such_service")
     with pytest.raises(LookupError, match=r"items\.no_such_service"):
         app_factory()

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 from main import MODULES
+from shared.data.provisioning import alembic_config
 from shared.jobs.schema import engine_schema_changes
 from shared.module import KERNEL, tables_by_module
-from shared.provisioning import alembic_config
 
 
 async def test_models_and_migrations_do_not_drift(database_url: URL) -> None:

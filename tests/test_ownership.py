@@ -10,8 +10,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from main import MODULES
+from shared.data.provisioning import alembic_config
 from shared.module import KERNEL, KERNEL_TABLES, tables_by_module
-from shared.provisioning import alembic_config
 
 _FOREIGN_KEYS = text(
     """

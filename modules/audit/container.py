@@ -1,6 +1,6 @@
 from dependency_injector import containers, providers
 
-from shared.pagination import CursorCodec
+from shared.api.pagination import CursorCodec
 from shared.settings import Settings
 
 from .service import AuditLog

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from shared.client import ADDRESS_MAX_LENGTH, USER_AGENT_MAX_LENGTH
+from shared.edge.client import ADDRESS_MAX_LENGTH, USER_AGENT_MAX_LENGTH
 
 
 class AuditEntry(SQLModel, table=True):

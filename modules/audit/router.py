@@ -3,11 +3,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from shared.auth import CurrentSuperuser
-from shared.db import SessionDep
-from shared.error_handlers import error_responses
-from shared.pagination import PageCursor, PageLimit
-from shared.provided import provided
+from shared.api.auth import CurrentSuperuser
+from shared.api.error_handlers import error_responses
+from shared.api.pagination import PageCursor, PageLimit
+from shared.api.provided import provided
+from shared.data.db import SessionDep
 
 from .schemas import AuditEventRead, AuditPage
 from .service import AuditFilter, AuditLog

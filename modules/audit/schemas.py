@@ -4,7 +4,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.pagination import Page
+from shared.api.pagination import Page
 
 
 class AuditEventRead(BaseModel):

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.db import utcnow
-from shared.pagination import CursorCodec, time_ordered_page
+from shared.api.pagination import CursorCodec, time_ordered_page
+from shared.data.db import utcnow
 
 from .models import AuditEntry
 

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.client import Client, client_of
-from shared.db import SessionDep, utcnow
+from shared.data.db import SessionDep, utcnow
+from shared.edge.client import Client, client_of
 
 from .models import AuditEntry
 

@@ -8,11 +8,11 @@ from fastapi_users import exceptions
 
 from modules.audit.public import AuditTrailDep
 from modules.users.public import UserCreate, UserManagerDep, UserRead
-from shared.auth import CurrentCaller
-from shared.db import UnitOfWork
-from shared.error_handlers import ErrorEnvelope, error_responses
-from shared.provided import provided
-from shared.rate_limit import stricter_limit
+from shared.api.auth import CurrentCaller
+from shared.api.error_handlers import ErrorEnvelope, error_responses
+from shared.api.provided import provided
+from shared.data.db import UnitOfWork
+from shared.edge.rate_limit import stricter_limit
 from shared.settings import Settings
 
 from .dependencies import LoginSessionsDep, LoginThrottlesDep, TwoFactorDep

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from modules.users.public import User
-from shared.auth import Caller
+from shared.api.auth import Caller
 
 from .models import AuthSession
 from .tokens import AccessTokens

@@ -2,8 +2,8 @@ from datetime import timedelta
 
 from dependency_injector import containers, providers
 
+from shared.api.pagination import CursorCodec
 from shared.jobs.queue import JobQueue
-from shared.pagination import CursorCodec
 from shared.settings import Settings
 
 from .authenticator import SessionTokenAuthenticator

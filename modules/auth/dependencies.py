@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from shared.provided import provided
+from shared.api.provided import provided
 
 from .login_sessions import LoginSessions
 from .throttle import LoginThrottles

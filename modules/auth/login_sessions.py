@@ -12,8 +12,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from modules.users.public import User
-from shared.client import Client
-from shared.pagination import CursorCodec, time_ordered_page
+from shared.api.pagination import CursorCodec, time_ordered_page
+from shared.edge.client import Client
 
 from .models import AuthSession, RefreshToken
 from .schemas import TokenPair

@@ -13,8 +13,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from modules.audit.public import AuditTrail, AuditTrailDep
 from modules.users.public import User, UserManager, UserManagerDep
-from shared.client import client_of
-from shared.db import UnitOfWork
+from shared.data.db import UnitOfWork
+from shared.edge.client import client_of
 
 from .dependencies import LoginSessionsDep, LoginThrottlesDep
 from .errors import LoginThrottled

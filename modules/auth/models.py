@@ -11,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from shared.client import ADDRESS_MAX_LENGTH, USER_AGENT_MAX_LENGTH
-from shared.db import utcnow
+from shared.data.db import utcnow
+from shared.edge.client import ADDRESS_MAX_LENGTH, USER_AGENT_MAX_LENGTH
 
 
 def _timestamp() -> sa.DateTime:

@@ -1,4 +1,4 @@
-"""The auth module's public surface. Who is calling is the kernel's (`shared.auth`:
+"""The auth module's public surface. Who is calling is the kernel's (`shared.api.auth`:
 `CurrentCaller`, `CurrentSuperuser`), filled in by this module's authenticator: other modules
 need nothing from here yet."""
 

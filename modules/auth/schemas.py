@@ -5,8 +5,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, EmailStr, Field
 
 from modules.users.public import NEW_PASSWORD_DESCRIPTION, NEW_PASSWORD_RULES
-from shared.error_handlers import ErrorBody
-from shared.pagination import Page
+from shared.api.error_handlers import ErrorBody
+from shared.api.pagination import Page
 
 
 class TokenPair(BaseModel):

@@ -3,11 +3,11 @@
 from fastapi import APIRouter, Response, status
 
 from modules.audit.public import AuditTrailDep
-from shared.auth import CurrentCaller
-from shared.db import SessionDep, UnitOfWork
-from shared.error_handlers import error_responses
+from shared.api.auth import CurrentCaller
+from shared.api.error_handlers import error_responses
+from shared.api.pagination import PageCursor, PageLimit
+from shared.data.db import SessionDep, UnitOfWork
 from shared.errors import parse_id
-from shared.pagination import PageCursor, PageLimit
 
 from .dependencies import LoginSessionsDep
 from .errors import SessionNotFound

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Response, status
 
 from modules.audit.public import AuditTrailDep
 from modules.users.public import UserManagerDep, account_of
-from shared.auth import CurrentCaller
-from shared.db import UnitOfWork
-from shared.error_handlers import ErrorEnvelope, error_responses
-from shared.rate_limit import stricter_limit
+from shared.api.auth import CurrentCaller
+from shared.api.error_handlers import ErrorEnvelope, error_responses
+from shared.data.db import UnitOfWork
+from shared.edge.rate_limit import stricter_limit
 
 from .dependencies import TwoFactorDep
 from .errors import (

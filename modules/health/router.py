@@ -13,11 +13,11 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.error_handlers import ErrorBody, error_responses
+from shared.api.error_handlers import ErrorBody, error_responses
+from shared.api.provided import provided
+from shared.edge.request_id import request_id_var
 from shared.errors import ServiceUnavailable, Unauthorized
 from shared.jobs.metrics import JobMetrics
-from shared.provided import provided
-from shared.request_id import request_id_var
 from shared.serving.drain import is_draining
 from shared.settings import Settings
 

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
-from shared.db import utcnow
+from shared.data.db import utcnow
 
 # Every list query walks one of these indexes: per owner (users) or global (superusers), in
 # created_at, title or price order, then id. Descending sorts read them backwards.

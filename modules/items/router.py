@@ -3,11 +3,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
-from shared.auth import CurrentCaller
-from shared.db import SessionDep, UnitOfWork
-from shared.error_handlers import error_responses
-from shared.pagination import PageCursor, PageLimit
-from shared.provided import provided
+from shared.api.auth import CurrentCaller
+from shared.api.error_handlers import error_responses
+from shared.api.pagination import PageCursor, PageLimit
+from shared.api.provided import provided
+from shared.data.db import SessionDep, UnitOfWork
 
 from .schemas import ItemCreate, ItemPage, ItemRead, ItemUpdate, Sort
 from .service import ItemsService, ListFilters

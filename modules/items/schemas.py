@@ -14,8 +14,8 @@ from pydantic import (
     StringConstraints,
 )
 
-from shared.pagination import Page
-from shared.partial_update import PartialUpdate
+from shared.api.pagination import Page
+from shared.api.partial_update import PartialUpdate
 
 Title = Annotated[
     str,

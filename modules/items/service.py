@@ -12,10 +12,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from shared.auth import Caller
-from shared.db import utcnow
+from shared.api.auth import Caller
+from shared.api.pagination import CursorCodec, escape_like, keyset_page
+from shared.data.db import utcnow
 from shared.errors import parse_id
-from shared.pagination import CursorCodec, escape_like, keyset_page
 
 from .errors import ItemNotFound, VersionMismatch
 from .idempotency import IdempotencyKeys, request_hash

@@ -1,7 +1,7 @@
 from dependency_injector import containers, providers
 
+from shared.api.pagination import CursorCodec
 from shared.jobs.queue import JobQueue
-from shared.pagination import CursorCodec
 from shared.settings import Settings
 
 from .manager import UserManager

@@ -12,7 +12,7 @@ from fastapi_users_db_sqlalchemy import SQLAlchemyUserDatabase
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.db import utcnow
+from shared.data.db import utcnow
 
 from .models import User
 

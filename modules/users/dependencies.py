@@ -5,9 +5,9 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from shared.auth import Caller
-from shared.db import SessionDep
-from shared.provided import provided
+from shared.api.auth import Caller
+from shared.api.provided import provided
+from shared.data.db import SessionDep
 
 from .database import UserDatabase
 from .manager import UserManager

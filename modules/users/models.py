@@ -4,7 +4,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from shared.db import utcnow
+from shared.data.db import utcnow
 
 
 class User(SQLModel, table=True):

@@ -3,10 +3,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 
 from modules.audit.public import AuditTrailDep
-from shared.auth import CurrentCaller, CurrentSuperuser
-from shared.db import SessionDep, UnitOfWork
-from shared.error_handlers import error_responses
-from shared.pagination import PageCursor, PageLimit
+from shared.api.auth import CurrentCaller, CurrentSuperuser
+from shared.api.error_handlers import error_responses
+from shared.api.pagination import PageCursor, PageLimit
+from shared.data.db import SessionDep, UnitOfWork
 
 from .dependencies import UserManagerDep, UsersServiceDep, account_of
 from .schemas import UserAdminUpdate, UserPage, UserRead, UserSelfUpdate

@@ -7,8 +7,8 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
-from shared.pagination import Page
-from shared.partial_update import PartialUpdate
+from shared.api.pagination import Page
+from shared.api.partial_update import PartialUpdate
 
 FullName = Field(default=None, max_length=100, examples=["Ada Lovelace"])
 PASSWORD_MIN_LENGTH = 8

@@ -4,8 +4,8 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.api.pagination import CursorCodec, escape_like, time_ordered_page
 from shared.errors import parse_id
-from shared.pagination import CursorCodec, escape_like, time_ordered_page
 
 from .errors import LastSuperuser, UserNotFound
 from .models import User

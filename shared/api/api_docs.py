@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
 ASSETS = "/docs/assets"
-# Pages and assets get this policy (shared/http/security_headers.py): only our own origin. Inline
+# Pages and assets get this policy (shared/edge/security_headers.py): only our own origin. Inline
 # styles stay allowed: both UIs set style attributes; ReDoc's search runs in a blob: worker.
 DOCS_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "

@@ -20,8 +20,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..data.db import is_database_unavailable, is_unstorable_text
+from ..edge.request_id import request_id_var
 from ..errors import AppError, ServiceUnavailable
-from ..http.request_id import request_id_var
 
 logger = structlog.get_logger("app.errors")
 

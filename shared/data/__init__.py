@@ -1,0 +1,1 @@
+"""Data access: the engine, request sessions and the unit of work, database provisioning, Redis."""

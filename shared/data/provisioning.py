@@ -26,7 +26,7 @@ DATABASE_ERRORS = (
     sa_exc.DBAPIError,
 )
 
-ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
+ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 MAINTENANCE_DATABASE = "postgres"
 
 

@@ -35,9 +35,9 @@ from slowapi.errors import RateLimitExceeded
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .client import client_address
 from ..errors import RateLimited
 from ..settings import Settings
+from .client import client_address
 
 StricterRule = Literal["login", "sensitive"]
 TokenOwner = Callable[[str], uuid.UUID | None]

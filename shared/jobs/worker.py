@@ -30,8 +30,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..data.db import asyncpg_dsn, timeout_settings
-from ..settings import Settings
 from ..observability.tracing import job_span
+from ..settings import Settings
 from .messages import Message, Task, TaskRegistry
 from .metrics import JobMetrics
 from .queue import ENTRYPOINT, TASK_HEADER

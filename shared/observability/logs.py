@@ -10,7 +10,7 @@ import sys
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from ..http.request_id import request_id_var
+from ..edge.request_id import request_id_var
 from .tracing import add_trace_id
 
 

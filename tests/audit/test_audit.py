@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modules.audit.public import AuditTrail
-from shared.client import Client
+from shared.edge.client import Client
 from tests.accounts import PASSWORD, Account, bearer, create_account, login, past_the_reuse_grace
 from tests.auth.test_router import reset_token, verify_token
 from tests.mailbox import Mailbox

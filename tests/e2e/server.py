@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import URL, make_url
 
-from shared.provisioning import drop_database
+from shared.data.provisioning import drop_database
 from tests.conftest import LIMITS_OUT_OF_REACH
 from tests.network import closed_port
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.db import asyncpg_dsn
+from shared.data.db import asyncpg_dsn
 from tests.e2e.server import serving_fresh_database
 from tests.e2e.write_load import WRITERS, WriteLoad, stored_ids, write_load
 from tests.private_postgres import PrivatePostgres, own_postgres

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL, make_url
 
-from shared.provisioning import drop_database
+from shared.data.provisioning import drop_database
 from tests.accounts import bearer, login, new_email, register
 from tests.e2e.server import RunningServer, start_server
 from tests.pgbouncer import NoPgBouncer, pgbouncer

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from shared.provisioning import drop_database
+from shared.data.provisioning import drop_database
 from tests.e2e.server import ROOT, start_server
 from tests.postgres_server import PostgresServer
 

@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy.engine import URL, make_url
 
-from shared.provisioning import drop_database
+from shared.data.provisioning import drop_database
 from tests.accounts import PASSWORD
 from tests.e2e.browser import chromium, load
 from tests.e2e.server import RunningServer, start_server

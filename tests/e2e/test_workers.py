@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.provisioning import drop_database
+from shared.data.provisioning import drop_database
 from tests.accounts import PASSWORD
 from tests.e2e.server import start_server
 from tests.postgres_server import PostgresServer

@@ -17,8 +17,8 @@ from sqlalchemy.sql.expression import ClauseElement
 from modules.items.idempotency import IdempotencyKeys
 from modules.items.service import ItemsService, ListFilters
 from modules.users.public import User
-from shared.auth import Caller
-from shared.pagination import CursorCodec
+from shared.api.auth import Caller
+from shared.api.pagination import CursorCodec
 
 OWNERS = 100
 ITEMS_PER_OWNER = 1000

@@ -14,8 +14,8 @@ from modules.items.idempotency import IdempotencyKeys
 from modules.items.schemas import ItemCreate, ItemRead, ItemUpdate
 from modules.items.service import ItemsService, ListFilters
 from modules.users.public import User
-from shared.auth import Caller
-from shared.pagination import CursorCodec
+from shared.api.auth import Caller
+from shared.api.pagination import CursorCodec
 from tests.accounts import new_email
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from shared.provisioning import drop_database
+from shared.data.provisioning import drop_database
 from tests.conftest import create_migrated_database
 from tests.postgres_server import PostgresServer
 

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from main import AppContainer, task_registry
 from modules.users.public import UserDeleted
-from shared.db import UnitOfWork
+from shared.data.db import UnitOfWork
 from shared.email import SendEmail
 from shared.jobs.messages import Handlers
 from shared.jobs.queue import JobQueue

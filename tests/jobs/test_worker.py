@@ -13,7 +13,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.db import connect_asyncpg
+from shared.data.db import connect_asyncpg
 from shared.jobs import admin
 from shared.jobs.messages import Event, Job, TaskRegistry
 from shared.jobs.queue import ENTRYPOINT, TASK_HEADER

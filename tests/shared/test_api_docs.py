@@ -6,7 +6,7 @@ import re
 import httpx
 import pytest
 
-from shared.api_docs import DOCS_CSP
+from shared.api.api_docs import DOCS_CSP
 
 # src= and href= in the pages: what a browser fetches to show them.
 _REFERENCES = re.compile(r"""(?:src|href|spec-url)="([^"]+)\"""")

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 
-from shared.db import ConnectionTurns
+from shared.data.db import ConnectionTurns
 from tests.conftest import make_settings
 
 

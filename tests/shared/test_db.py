@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import SessionDep, UnitOfWork, is_database_unavailable
+from shared.data.db import SessionDep, UnitOfWork, is_database_unavailable
 from shared.errors import Conflict
 from tests.conftest import http_client, request_once
 from tests.network import closed_port, silent_server

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-import shared.rate_limit
+import shared.edge.rate_limit
 from tests.accounts import Account, bearer
 from tests.conftest import bind_to_connection, build_app, http_client, make_settings
 from tests.network import closed_port, silent_server
@@ -239,7 +239,7 @@ async def test_a_wedged_redis_neither_hangs_requests_nor_blocks_the_event_loop(
     limited: OpenClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A long storage timeout makes a blocked loop impossible to miss.
-    monkeypatch.setattr(shared.rate_limit, "STORAGE_TIMEOUT_SECONDS", 1.0)
+    monkeypatch.setattr(shared.edge.rate_limit, "STORAGE_TIMEOUT_SECONDS", 1.0)
     longest_stall = 0.0
 
     async def measure_stalls() -> None:

@@ -16,8 +16,8 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared.observability.tracing import make_tracer_provider
 from shared.settings import Settings
-from shared.tracing import make_tracer_provider
 from tests.accounts import create_account
 from tests.conftest import build_app, capture_logs, delivered, forget_committed_user, http_client
 

@@ -12,7 +12,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modules.users.public import ensure_superuser
-from shared.provisioning import drop_database
+from shared.data.provisioning import drop_database
 from tests.accounts import PASSWORD, login, new_email
 from tests.conftest import forget_committed_user, http_client
 from tests.e2e.server import run_manage
