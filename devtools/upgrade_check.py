@@ -24,6 +24,8 @@ import time
 import tomllib
 from pathlib import Path
 
+from devtools.repository_copy import copy_of_the_repository
+
 ROOT = Path(__file__).resolve().parent.parent
 RESOLUTIONS = {
     "newest": ["--upgrade"],
@@ -37,25 +39,6 @@ RESOLUTION_ENVIRONMENT = {"newest": {}, "lowest": {"UV_RESOLUTION": "lowest-dire
 def uv() -> list[str]:
     found = shutil.which("uv")
     return [found] if found else [sys.executable, "-m", "uv"]
-
-
-def copy_of_the_repository(target: Path) -> None:
-    """The files git tracks, and those it does not ignore, as they are in the working tree."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    for name in listed.stdout.splitlines():
-        source = ROOT / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-    # A repository of its own: the suite lists files with git (the module generator's test).
-    for command in (["git", "init", "--quiet"], ["git", "add", "--all"]):
-        subprocess.run(command, cwd=target, check=True)
 
 
 def locked_versions(lock_file: Path) -> dict[str, str]:
@@ -96,7 +79,7 @@ def moved(before: dict[str, str], after: dict[str, str], direct: set[str]) -> li
 def check(resolution: str) -> bool:
     with tempfile.TemporaryDirectory(prefix=f"modulith-upgrade-{resolution}-") as directory:
         copy = Path(directory)
-        copy_of_the_repository(copy)
+        copy_of_the_repository(ROOT, copy)
         before = locked_versions(copy / "uv.lock")
         print(f"\n== {resolution}: uv lock {' '.join(RESOLUTIONS[resolution])}", flush=True)
         subprocess.run([*uv(), "lock", *RESOLUTIONS[resolution]], cwd=copy, check=True)

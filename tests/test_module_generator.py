@@ -1,33 +1,22 @@
 """`make module name=orders` in a copy of the repository: the new module lints, its tests
 pass, and its routes are in the schema."""
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from devtools import repository_copy
 from tests.e2e.server import ROOT
 
 pytestmark = pytest.mark.e2e
 
 
 def copy_of_the_repository(target: Path) -> Path:
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    for name in listed.stdout.splitlines():
-        source = ROOT / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-    (target / ".venv").symlink_to(ROOT / ".venv")  # the same locked environment
-    return target
+    copy = repository_copy.copy_of_the_repository(ROOT, target)
+    (copy / ".venv").symlink_to(ROOT / ".venv")  # the same locked environment
+    return copy
 
 
 def run(copy: Path, *command: str) -> subprocess.CompletedProcess[str]:
