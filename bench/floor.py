@@ -20,7 +20,7 @@ import asyncpg
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from pydantic import BaseModel
 
-from .reference import GET, INSERT, LIST
+from .reference import GET, INSERT, LIST, POOL
 
 
 class ItemIn(BaseModel):
@@ -67,8 +67,7 @@ def create_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # The service's pool: DB_POOL_SIZE 10 + DB_MAX_OVERFLOW 10.
-        app.state.pool = await asyncpg.create_pool(dsn, min_size=10, max_size=20)
+        app.state.pool = await asyncpg.create_pool(dsn, **POOL)  # as the reference's
         yield
         await app.state.pool.close()
 
