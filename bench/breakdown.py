@@ -178,10 +178,10 @@ async def measure(url: URL, ids_file: Path, profile_target: str) -> None:
 
         async def orm_queries() -> None:
             async with sessions() as session:
-                identity = await authenticate(session, token)
-                if identity is None:
+                caller = await authenticate(session, token)
+                if caller is None:
                     raise RuntimeError("the token does not authenticate")
-                await items.get(session, identity.user, str(item_id))
+                await items.get(session, caller, str(item_id))
 
         get_item = asgi_get(app, f"/api/v1/items/{item_id}", token)
         list_items = asgi_get(app, "/api/v1/items", token, query=b"limit=20")
