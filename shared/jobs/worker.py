@@ -69,7 +69,7 @@ _PURGE_HISTORY = (
 )
 
 
-async def purge_job_history(session: AsyncSession, _: object = None) -> int:
+async def purge_job_history(session: AsyncSession, _: object) -> int:
     """Delete PgQueuer's log and statistics rows older than HISTORY_KEPT (idempotent): the
     kernel's own housekeeping."""
     connection = await session.connection()

@@ -299,7 +299,7 @@ async def test_the_queue_history_is_trimmed_but_a_failed_jobs_log_is_kept(
     container = container_with(worker_settings(jobs_url), TaskRegistry([]))
     for expected in (2, 0):  # idempotent
         async with container.session_factory()() as session, session.begin():
-            assert await purge_job_history(session) == expected
+            assert await purge_job_history(session, container) == expected
     await container.engine().dispose()
     async with jobs_engine.connect() as connection:
         kept = await connection.execute(text("SELECT job_id FROM pgqueuer_log ORDER BY job_id"))
