@@ -253,7 +253,7 @@ def create_app(
             app.include_router(
                 module.router,
                 prefix=module.prefix,
-                dependencies=[Depends(enforce_rate_limit)],
+                dependencies=[Depends(enforce_rate_limit(settings))],
                 responses=error_responses(429),
             )
         else:

@@ -6,32 +6,35 @@ across all routes). The client is the user id of a valid access token, read with
 query, else the client's address. An endpoint marked `@stricter_limit("login")` or
 `@stricter_limit("sensitive")` also counts against a per-address limit of its own.
 
-Enforced by one dependency, `enforce_rate_limit`, that `create_app` adds to the routes of every
+Counted by one dependency, `enforce_rate_limit`, that `create_app` adds to the routes of every
 rate-limited module (not the probes). It runs after routing, so it knows the route. slowapi's
 own ASGI middleware looks endpoints up in `app.routes`, where FastAPI's included routers no
-longer list them, and would let every request through.
+longer list them, and would let every request through; its endpoint decorator would count on
+the event loop, where a Redis round trip blocks every other request.
 
-slowapi talks to Redis synchronously. So with Redis the check runs in a worker thread, with
-short socket timeouts and no retries; when Redis fails, slowapi moves the counters to memory
-and tries Redis again with a backoff, and every check that failed on Redis meanwhile counts
-again in memory. Requests are served, never hung nor failed; /ready reports Redis.
+slowapi talks to Redis synchronously. So with Redis the dependency is one FastAPI runs in its
+thread pool, with short socket timeouts and no retries; when Redis fails, slowapi moves the
+counters to memory and tries Redis again with a backoff, and every count that failed on Redis
+meanwhile is taken again in memory. Requests are served, never hung nor failed; /ready reports
+Redis.
 """
 
 import math
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, TypeVar, cast
 
-import anyio.to_thread
 import structlog
-from fastapi import Request
+from fastapi import Request, Response
+from limits import RateLimitItem
 from limits.errors import StorageError
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
+from slowapi.wrappers import Limit
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -42,6 +45,7 @@ from .client import client_address
 StricterRule = Literal["login", "sensitive"]
 TokenOwner = Callable[[str], uuid.UUID | None]
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+Counter = Callable[..., None]
 
 # Redis on the request path: waiting longer than this means it is in trouble, and the
 # in-memory counters take over.
@@ -51,6 +55,7 @@ _RULE_ATTRIBUTE = "__stricter_rate_limit__"
 _STORAGE_ERRORS = (RedisError, StorageError, OSError)
 logger = structlog.get_logger(__name__)
 _HEADERS_STATE_KEY = "rate_limit_headers"
+_WINDOW_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
 
 def stricter_limit(rule: StricterRule) -> Callable[[Endpoint], Endpoint]:
@@ -67,100 +72,44 @@ def stricter_limit(rule: StricterRule) -> Callable[[Endpoint], Endpoint]:
 class RateLimits:
     def __init__(self, settings: Settings, token_owner: TokenOwner) -> None:
         self._token_owner = token_owner
-        self._in_redis = settings.redis_url is not None
-        self._default = settings.rate_limit_default
-        self._stricter: dict[StricterRule, str] = {
-            "login": settings.rate_limit_login,
-            "sensitive": settings.rate_limit_sensitive,
-        }
         self._limiter = Limiter(
             key_func=self._address,
             storage_uri=settings.redis_url or "memory://",
-            storage_options=_redis_options() if self._in_redis else {},
+            storage_options=_redis_options() if settings.redis_url else {},
             strategy="fixed-window",
             in_memory_fallback_enabled=True,
+            headers_enabled=True,
             key_prefix="modulith",
         )
-        self._checks: dict[str, Callable[[Request], None]] = {}
-
-    async def enforce(self, request: Request) -> None:
-        """Counts the request; raises RateLimited (429) once a limit is used up."""
-        route = request.scope["route"]
-        check = self._check_for(getattr(route.endpoint, _RULE_ATTRIBUTE, None), route.path)
-        if self._in_redis:
-            headers = await anyio.to_thread.run_sync(self._count, check, request)
-        else:
-            headers = self._count(check, request)  # a dict lookup: cheaper than a thread hop
-        request.scope.setdefault("state", {})[_HEADERS_STATE_KEY] = headers
-
-    def _count(self, check: Callable[[Request], None], request: Request) -> dict[str, str]:
-        try:
-            self._check_falling_back(check, request)
-        except RateLimitExceeded:
-            headers, reset_at = self._window(request)
-            headers["Retry-After"] = str(max(1, math.ceil(reset_at - time.time())))
-            raise RateLimited(headers=headers) from None
-        return self._window(request)[0]
-
-    def _check_falling_back(self, check: Callable[[Request], None], request: Request) -> None:
-        """`check`, counted in memory when Redis fails under it.
-
-        slowapi moves to its in-memory counters on the first Redis error, but only the check
-        that hit it first counts again there: checks that were waiting on Redis at the same
-        time, in other threads, re-raise. Those count again here, in memory by now.
-        """
-        try:
-            check(request)
-        except _STORAGE_ERRORS as first:
-            logger.warning("rate_limit_storage_failed", error=repr(first))
-            try:
-                check(request)
-            except _STORAGE_ERRORS as second:
-                # Redis came back and failed again between the two: let this one through
-                # uncounted rather than fail the request.
-                logger.warning("rate_limit_not_counted", error=repr(second))
-
-    def _window(self, request: Request) -> tuple[dict[str, str], float]:
-        """The X-RateLimit-* headers of the request's count, and when its window resets."""
-        # slowapi leaves the limit it reports on (and its counter's key) here.
-        limit, identifiers = request.state.view_rate_limit
-        try:
-            reset_at, remaining = self._limiter.limiter.get_window_stats(limit, *identifiers)
-        except Exception:  # Redis failed between the count and this read: no headers
-            return {}, time.time() + 1
-        headers = {
-            "X-RateLimit-Limit": str(limit.amount),
-            "X-RateLimit-Remaining": str(remaining),
-            "X-RateLimit-Reset": str(math.ceil(reset_at)),
+        default = self._limiter.shared_limit(
+            settings.rate_limit_default, "api", key_func=self._client
+        )
+        # The stricter limit is filed first, so the X-RateLimit-* headers describe it
+        # (slowapi reports the first of the limits with the shortest period). Login and its
+        # second step share one budget; each sensitive route counts on its own (a `limit`,
+        # not a `shared_limit`, is counted per path).
+        login = self._limiter.shared_limit(settings.rate_limit_login, "login")
+        sensitive = self._limiter.limit(settings.rate_limit_sensitive)
+        self._counters: dict[StricterRule | None, Counter] = {
+            None: default(_counter("api")),
+            "login": default(login(_counter("login"))),
+            "sensitive": default(sensitive(_counter("sensitive"))),
         }
-        return headers, reset_at
 
-    def _check_for(self, rule: StricterRule | None, path: str) -> Callable[[Request], None]:
-        scope = "api" if rule is None else rule if rule == "login" else f"{rule}:{path}"
-        check = self._checks.get(scope)
-        if check is None:
-            check = self._checks[scope] = self._build_check(rule, scope)
-        return check
-
-    def _build_check(self, rule: StricterRule | None, scope: str) -> Callable[[Request], None]:
-        """A function slowapi counts every call of, against the default budget and the rule."""
-
-        def check(request: Request) -> None:
-            return None
-
-        # slowapi files the limits of a function under its name: one name per scope.
-        check.__name__ = check.__qualname__ = f"check[{scope}]"
-        limited: Callable[[Request], None] = check
-        if rule is not None:
-            # Filed first, so the X-RateLimit-* headers describe it (slowapi reports the first
-            # of the limits with the shortest period).
-            stricter = self._limiter.shared_limit(
-                self._stricter[rule], scope, key_func=self._address
-            )
-            limited = stricter(limited)
-        default = self._limiter.shared_limit(self._default, "api", key_func=self._client)
-        counted: Callable[[Request], None] = default(limited)
-        return counted
+    def count(self, request: Request) -> None:
+        """Counts the request; raises RateLimited (429) once a limit is used up."""
+        rule = getattr(request.scope["route"].endpoint, _RULE_ATTRIBUTE, None)
+        # slowapi writes the X-RateLimit-* headers of its count on the `response` it is given
+        # (headers_enabled): here a scratch one, from which RateLimitHeadersMiddleware puts
+        # them on whatever response the request ends with.
+        scratch = Response()
+        try:
+            _count_falling_back(self._counters[rule], request, scratch)
+        except RateLimitExceeded as refused:
+            # slowapi types the refused limit as optional; its constructor always sets it.
+            refused_limit = cast("Limit", refused.limit)
+            raise RateLimited(headers=_refusal_headers(refused_limit.limit)) from None
+        request.scope.setdefault("state", {})[_HEADERS_STATE_KEY] = _window_headers(scratch)
 
     def _client(self, request: Request) -> str:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -177,6 +126,59 @@ class RateLimits:
         return f"address:{client_address(request) or 'unknown'}"
 
 
+def _counter(scope: str) -> Counter:
+    """A function for slowapi to decorate: it counts each call against the limits it was
+    decorated with, the way it counts calls of an endpoint (slowapi issue #23 shows the
+    pattern for FastAPI dependencies). slowapi files limits under the function's name, so each
+    rule has a function of its own."""
+
+    def counted(request: Request, response: Response) -> None:
+        return None
+
+    counted.__name__ = counted.__qualname__ = f"count[{scope}]"
+    return counted
+
+
+def _count_falling_back(counter: Counter, request: Request, scratch: Response) -> None:
+    """`counter`, counted in memory when Redis fails under it.
+
+    slowapi moves to its in-memory counters on the first Redis error, but only the count that
+    hit it first is taken again there: counts that were waiting on Redis at the same time, in
+    other threads, re-raise. Those count again here, in memory by now.
+    """
+    try:
+        counter(request=request, response=scratch)
+    except _STORAGE_ERRORS as first:
+        logger.warning("rate_limit_storage_failed", error=repr(first))
+        try:
+            counter(request=request, response=scratch)
+        except _STORAGE_ERRORS as second:
+            # Redis came back and failed again between the two: let this one through
+            # uncounted rather than fail the request.
+            logger.warning("rate_limit_not_counted", error=repr(second))
+
+
+def _window_headers(scratch: Response) -> dict[str, str]:
+    headers = {name: scratch.headers[name] for name in _WINDOW_HEADERS if name in scratch.headers}
+    if "X-RateLimit-Reset" in headers:
+        # slowapi writes the reset time plus one second, with a fraction; the schema declares
+        # whole seconds, and the second slowapi adds keeps them from being early.
+        headers["X-RateLimit-Reset"] = str(int(float(headers["X-RateLimit-Reset"])))
+    return headers
+
+
+def _refusal_headers(limit: RateLimitItem) -> dict[str, str]:
+    """The headers of a 429. slowapi has no public way to read the refused counter's window,
+    so they say the longest wait: the whole window, which is never too early."""
+    window = limit.get_expiry()
+    return {
+        "Retry-After": str(window),
+        "X-RateLimit-Limit": str(limit.amount),
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": str(math.ceil(time.time()) + window),
+    }
+
+
 def _redis_options() -> dict[str, Any]:
     # Passed to redis.Redis. redis-py retries timeouts 3 times by default: here one failure
     # is enough to move to the in-memory counters.
@@ -187,9 +189,24 @@ def _redis_options() -> dict[str, Any]:
     }
 
 
-async def enforce_rate_limit(request: Request) -> None:
+def enforce_rate_limit(settings: Settings) -> Callable[[Request], Awaitable[None] | None]:
+    """The dependency that counts a request: a `def` one, which FastAPI runs in its thread
+    pool, when counters are in Redis (slowapi talks to Redis synchronously); an `async def`
+    one for in-memory counters, a dictionary update cheaper than a thread hop."""
+    return _count_in_thread if settings.redis_url else _count_in_loop
+
+
+def _count_in_thread(request: Request) -> None:
+    _rate_limits(request).count(request)
+
+
+async def _count_in_loop(request: Request) -> None:
+    _rate_limits(request).count(request)
+
+
+def _rate_limits(request: Request) -> RateLimits:
     rate_limits: RateLimits = request.app.state.container.rate_limits()
-    await rate_limits.enforce(request)
+    return rate_limits
 
 
 class RateLimitHeadersMiddleware:
