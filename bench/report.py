@@ -53,13 +53,16 @@ class Storm:
     workers: int
     alone: Run
     during: Run
+    items_alone: Run
+    items_during: Run
     logins: Run
 
     @property
     def errors(self) -> int:
-        return sum(
-            run.non_2xx + run.socket_errors for run in (self.alone, self.during, self.logins)
-        )
+        """Failed probes, and socket errors of the logins: a login refused at once (a 503
+        shed, a 429 throttled) is the storm being handled, not an error."""
+        probes = (self.alone, self.during, self.items_alone, self.items_during)
+        return sum(run.non_2xx + run.socket_errors for run in probes) + self.logins.socket_errors
 
 
 def _ms(microseconds: int) -> str:
@@ -86,26 +89,30 @@ def render(rows: list[Row], storms: list[Storm], starts: list[float], plan: str)
         )
     lines += [
         "",
-        "Login storm: `GET /health` from 4 connections, alone and while 16 connections log in "
-        "non-stop (service only).",
+        "Login storm: `GET /health` and `GET /api/v1/items?limit=20` from 4 connections, alone "
+        "and while 16 connections (or `--storm-connections`) log in non-stop (service only); "
+        "logins refused at once (shed with a 503, or 429 while the account's throttle counts "
+        "the logins in flight) are counted apart, not as errors.",
         "",
-        "| workers | /health p50 / p99 ms alone | during the storm | logins/s | login p99 ms "
-        "| non-2xx | socket errors |",
-        "|---|---|---|---|---|---|---|",
+        "| workers | /health p50 / p99 ms alone | during the storm | items p50 / p99 ms alone "
+        "| during the storm | logins/s | refused | login p99 ms | probe errors |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for storm in storms:
-        runs = (storm.alone, storm.during, storm.logins)
         lines.append(
             f"| {storm.workers} | {_ms(storm.alone.p50_us)} / {_ms(storm.alone.p99_us)} "
             f"| {_ms(storm.during.p50_us)} / **{_ms(storm.during.p99_us)}** "
-            f"| {storm.logins.rate:.1f} | {_ms(storm.logins.p99_us)} "
-            f"| {sum(run.non_2xx for run in runs)} | {sum(run.socket_errors for run in runs)} |"
+            f"| {_ms(storm.items_alone.p50_us)} / {_ms(storm.items_alone.p99_us)} "
+            f"| {_ms(storm.items_during.p50_us)} / **{_ms(storm.items_during.p99_us)}** "
+            f"| {storm.logins.rate:.1f} | {storm.logins.non_2xx:,} | {_ms(storm.logins.p99_us)} "
+            f"| {storm.errors} |"
         )
-    lines += [
-        "",
-        "Cold start, `manage.py serve` (as `make run`) to the first `200` from `/health`, one "
-        "worker, the database migrated: " + ", ".join(f"{seconds:.2f} s" for seconds in starts),
-    ]
+    if starts:
+        lines += [
+            "",
+            "Cold start, `manage.py serve` (as `make run`) to the first `200` from `/health`, one "
+            "worker, the database migrated: " + ", ".join(f"{seconds:.2f} s" for seconds in starts),
+        ]
     return "\n".join(lines)
 
 
@@ -130,11 +137,12 @@ def verdicts(rows: list[Row], storms: list[Storm], starts: list[float]) -> str:
                 (f"login storm: /health p99 ≤ {MAX_STORM_P99_MS:g} ms ({p99:.1f} ms)",
                  p99 <= MAX_STORM_P99_MS)
             )  # fmt: skip
-    slowest = max(starts)
-    checks.append(
-        (f"cold start: first /health ≤ {MAX_COLD_START_SECONDS:g} s (slowest of {len(starts)}: "
-         f"{slowest:.2f} s)", slowest <= MAX_COLD_START_SECONDS)
-    )  # fmt: skip
+    if starts:
+        slowest = max(starts)
+        checks.append(
+            (f"cold start: first /health ≤ {MAX_COLD_START_SECONDS:g} s (slowest of "
+             f"{len(starts)}: {slowest:.2f} s)", slowest <= MAX_COLD_START_SECONDS)
+        )  # fmt: skip
     errors = sum(row.errors for row in rows) + sum(storm.errors for storm in storms)
     checks.append((f"no non-2xx response, no socket error ({errors} in all)", errors == 0))
     lines = ["Targets (1 worker, 32 connections):", ""]

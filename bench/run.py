@@ -1,14 +1,15 @@
 """`make bench`: the service against the FastAPI floor and the bare-stack reference, in one
 run, on this machine.
 
-    uv run python -m bench.run [--smoke]
+    uv run python -m bench.run [--smoke | --storm]
 
 Creates its own database, seeds one user with 10,000 items, starts the service as in
 production, the FastAPI floor (bench/floor.py) and the reference (bench/reference.py) side by
 side, then drives each with wrk on 127.0.0.1, one after the other, endpoint by endpoint.
 Prints a Markdown table and writes it, with every raw wrk output, under bench/results/<time>/.
-Exits 1 if any run saw a non-2xx response or a socket error. bench/README.md says how to read
-the figures.
+Exits 1 if any run saw a non-2xx response or a socket error (but the logins of the login storm,
+which the service may refuse at once with a 503 or a 429). `--storm` runs the login storm
+alone. bench/README.md says how to read the figures.
 """
 
 import argparse
@@ -54,20 +55,30 @@ class Plan:
 
 FULL = Plan(workers=(1, 2), connections=(32, 64), seconds=15, warmup_seconds=2)
 SMOKE = Plan(workers=(1,), connections=(32,), seconds=2, warmup_seconds=1)
+STORM = Plan(workers=(1,), connections=(), seconds=15, warmup_seconds=0)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="2 s per run, 1 worker, 32 conns")
+    runs = parser.add_mutually_exclusive_group()
+    runs.add_argument("--smoke", action="store_true", help="2 s per run, 1 worker, 32 conns")
+    runs.add_argument("--storm", action="store_true", help="the login storm alone, 1 worker")
+    parser.add_argument(
+        "--storm-connections",
+        type=int,
+        default=STORM_CONNECTIONS,
+        help=f"connections that log in during the storm (default {STORM_CONNECTIONS})",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit(INSTALL_HINT)
-    plan = SMOKE if args.smoke else FULL
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + ("-smoke" if args.smoke else "")
+    plan = SMOKE if args.smoke else STORM if args.storm else FULL
+    suffix = "-smoke" if args.smoke else "-storm" if args.storm else ""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + suffix
     results = ROOT / "bench" / "results" / stamp
     results.mkdir(parents=True)
 
-    rows, storms, starts = Benchmark(plan, results).run()
+    rows, storms, starts = Benchmark(plan, results, args.storm_connections).run()
     table = render(rows, storms, starts, plan_text(plan))
     checks = verdicts(rows, storms, starts)
     (results / "results.md").write_text(table + "\n" + checks + "\n")
@@ -91,8 +102,9 @@ def plan_text(plan: Plan) -> str:
 
 
 class Benchmark:
-    def __init__(self, plan: Plan, results: Path) -> None:
+    def __init__(self, plan: Plan, results: Path, storm_connections: int) -> None:
         self.plan = plan
+        self.storm_connections = storm_connections
         self.results = results
         self.wrk = Wrk()
         self.database_url = make_url(os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
@@ -104,7 +116,7 @@ class Benchmark:
         progress(f"bench: {plan_text(self.plan)}; results in {self.results.relative_to(ROOT)}/")
         asyncio.run(recreate(self.database_url))
         try:
-            starts = self._cold_starts()
+            starts = self._cold_starts() if self.plan.connections else []
             return (*self._run_all(), starts)
         finally:
             asyncio.run(drop_database(self.database_url))
@@ -126,6 +138,9 @@ class Benchmark:
             progress(f"starting the service, the floor and the reference with {workers} worker(s)")
             with serving("service", command, environment, service_port, log) as service:
                 token = self._account(service)
+                if not self.plan.connections:  # the storm alone
+                    storms.append(self._login_storm(service, workers, token))
+                    continue
                 with (
                     self._comparison("floor", "bench.floor:create_app", workers) as floor,
                     self._comparison("reference", "bench.reference:create_app", workers) as ref,
@@ -134,7 +149,7 @@ class Benchmark:
                         for connections in self.plan.connections:
                             urls = {"service": service, "floor": floor, "reference": ref}
                             rows.append(self._compare(scenario, workers, connections, urls))
-                storms.append(self._login_storm(service, workers))
+                storms.append(self._login_storm(service, workers, token))
         return rows, storms
 
     @contextmanager
@@ -218,11 +233,14 @@ class Benchmark:
         )
         return row
 
-    def _login_storm(self, service: str, workers: int) -> Storm:
-        """/health latency alone, then while STORM_CONNECTIONS clients log in non-stop."""
+    def _login_storm(self, service: str, workers: int, token: str) -> Storm:
+        """/health and a page of items, alone, then while `storm_connections` clients log in
+        non-stop: what a flood of logins costs the other routes."""
         health = Scenario("GET /health", "GET", "/health")
+        items = Scenario("GET /api/v1/items?limit=20", "GET", "/api/v1/items?limit=20", token=token)
         seconds = self.plan.seconds
         alone = self.wrk.run(service, health, connections=PROBE_CONNECTIONS, seconds=seconds)
+        items_alone = self.wrk.run(service, items, connections=PROBE_CONNECTIONS, seconds=seconds)
         login = Scenario(
             "POST /api/v1/auth/jwt/login",
             "POST",
@@ -231,18 +249,28 @@ class Benchmark:
             content_type="application/x-www-form-urlencoded",
         )
         storm: subprocess.Popen[str] = self.wrk.start(
-            service, login, connections=STORM_CONNECTIONS, seconds=seconds + 2
+            service, login, connections=self.storm_connections, seconds=2 * seconds + 2
         )
         time.sleep(1)  # the storm is on
         during = self.wrk.run(service, health, connections=PROBE_CONNECTIONS, seconds=seconds)
+        items_during = self.wrk.run(service, items, connections=PROBE_CONNECTIONS, seconds=seconds)
         logins = finish(storm)
-        for name, run in (("alone", alone), ("during", during), ("logins", logins)):
+        runs = {
+            "alone": alone,
+            "during": during,
+            "items-alone": items_alone,
+            "items-during": items_during,
+            "logins": logins,
+        }
+        for name, run in runs.items():
             (self.results / f"storm-{name}-w{workers}.txt").write_text(run.raw)
         progress(
-            f"{'login storm':<28} {workers} worker(s) /health p99 {alone.p99_us / 1000:.1f} ms "
-            f"alone, {during.p99_us / 1000:.1f} ms during {logins.rate:,.0f} logins/s"
+            f"{'login storm':<28} {workers} worker(s) p99 alone / during "
+            f"{logins.rate:,.0f} logins/s ({logins.non_2xx:,} refused): /health "
+            f"{alone.p99_us / 1000:.1f} / {during.p99_us / 1000:.1f} ms, items "
+            f"{items_alone.p99_us / 1000:.1f} / {items_during.p99_us / 1000:.1f} ms"
         )
-        return Storm(workers, alone, during, logins)
+        return Storm(workers, alone, during, items_alone, items_during, logins)
 
 
 if __name__ == "__main__":
