@@ -119,6 +119,7 @@ class AppContainer(containers.DeclarativeContainer):
         session_revoker=auth.login_sessions,
         account_mailer=auth.account_emails,
         two_factor_switch=auth.two_factor,
+        password_attempts=auth.password_attempts,
         jobs=jobs,
     )
     # The kernel's authentication slot (shared/api/auth.py), filled by the auth module.

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
     access_token_expire_minutes: int = Field(15, ge=1)
     refresh_token_expire_days: int = Field(7, ge=1)
+    reauth_window_minutes: int = Field(
+        10, ge=1, description="how recent a password proof sensitive routes need (sudo mode)"
+    )
+    session_max_days: int = Field(
+        30, ge=1, description="a login session ends this long after its login, refreshed or not"
+    )
     require_verified_login: bool = False
     login_failures_before_delay: int = Field(
         5, ge=1, description="consecutive failed logins of one account before it is delayed"
@@ -85,6 +91,9 @@ class Settings(BaseSettings):
         ge=0,
         description="a refresh token presented again this soon after its first use gets a new"
         " pair of the same session instead of ending it (concurrent refreshes); 0 = strict",
+    )
+    emails_per_address_per_hour: int = Field(
+        3, ge=1, description="password-reset and verification e-mails one address gets an hour"
     )
     audit_retention_days: int = Field(365, ge=1, description="audit entries older are purged")
 
@@ -196,9 +205,15 @@ class Settings(BaseSettings):
     def _ip_networks(cls, value: list[str]) -> list[str]:
         for entry in value:
             try:
-                ipaddress.ip_network(entry, strict=False)
+                ipaddress.ip_network(entry)
             except ValueError as exc:
-                raise ValueError(f"{entry!r} is not an IP address or network") from exc
+                try:
+                    network = ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is not an IP address or network") from exc
+                # uvicorn silently ignores such an entry, and every client would then count
+                # as the proxy's address.
+                raise ValueError(f"{entry!r} has host bits set (the network is {network})") from exc
         return value
 
     @field_validator("rate_limit_default", "rate_limit_login", "rate_limit_sensitive")

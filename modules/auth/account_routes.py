@@ -3,11 +3,10 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
-from fastapi.security import OAuth2PasswordRequestForm
 from fastapi_users import exceptions
 
 from modules.audit.public import AuditTrailDep
-from modules.users.public import UserCreate, UserManagerDep, UserRead
+from modules.users.public import PasswordWork, UserCreate, UserManagerDep, UserRead
 from shared.api.auth import CurrentCaller
 from shared.api.error_handlers import ErrorEnvelope, error_responses
 from shared.api.provided import provided
@@ -15,7 +14,7 @@ from shared.data.db import UnitOfWork
 from shared.edge.rate_limit import stricter_limit
 from shared.settings import Settings
 
-from .dependencies import LoginSessionsDep, LoginThrottlesDep, TwoFactorDep
+from .dependencies import LoginSessionsDep, LoginThrottlesDep, MailQuotasDep, TwoFactorDep
 from .errors import (
     LoginBadCredentials,
     LoginUserNotVerified,
@@ -29,6 +28,7 @@ from .errors import (
     VerifyUserAlreadyVerified,
     VerifyUserBadToken,
 )
+from .login_form import LoginForm
 from .login_sessions import ReusedToken
 from .login_steps import LoginStepsDep
 from .schemas import (
@@ -46,6 +46,7 @@ THROTTLED = "Rate limited, or the account is throttled (`LOGIN_THROTTLED`): see 
 
 @router.post(
     "/register",
+    dependencies=[PasswordWork],
     summary="Create an account",
     status_code=status.HTTP_201_CREATED,
     description="Password: 8 to 128 characters, not containing the e-mail. `is_superuser`, "
@@ -72,6 +73,7 @@ async def register(
 
 @router.post(
     "/jwt/login",
+    dependencies=[PasswordWork],
     response_model=TokenPair,
     summary="Log in: open a session",
     description="OAuth2 password flow (form fields `username` = e-mail, `password`), so "
@@ -87,7 +89,7 @@ async def register(
 )
 @stricter_limit("login")
 async def login(
-    credentials: Annotated[OAuth2PasswordRequestForm, Depends()],
+    credentials: LoginForm,
     steps: LoginStepsDep,
     manager: UserManagerDep,
     two_factor: TwoFactorDep,
@@ -96,19 +98,23 @@ async def login(
     settings: Annotated[Settings, Depends(provided("settings"))],
 ) -> TokenPair:
     email = credentials.username
-    await steps.refuse_while_delayed(email, actor_id=None, step="password")
-    user = await manager.authenticate(credentials)
+    account = await manager.find_by_email(email)
+    await steps.begin_attempt(email, account, step="password", actor_id=None)
+    user = account if await manager.check_password(account, credentials.password) else None
     if user is None or not user.is_active:
-        await steps.count_failure(email)
         await audit.record(
             "auth.login.failed",
             actor_id=user.id if user else None,
+            target_type="user" if account else None,
+            target_id=account.id if account else None,
             details={"email": email, "reason": "inactive" if user else "bad_credentials"},
         )
         raise LoginBadCredentials
     if settings.require_verified_login and not user.is_verified:
+        await steps.password_was_right(email)
         raise LoginUserNotVerified
     if user.mfa_enabled:  # the password was right; the account's count clears at the 2nd step
+        await steps.password_was_right(email)
         mfa_token = await two_factor.challenge(session, user.id)
         raise MfaRequired(mfa_token=mfa_token)
     return await steps.open_session(user, second_factor=None)
@@ -185,8 +191,11 @@ async def logout_all(
 
 @router.post(
     "/forgot-password",
+    dependencies=[PasswordWork],
     summary="E-mail a password-reset link",
-    description="Always 202, whether or not the account exists.",
+    description="Always 202, whether or not the account exists. An address gets at most "
+    "`EMAILS_PER_ADDRESS_PER_HOUR` reset and verification e-mails an hour; past that the "
+    "answer is still 202.",
     status_code=status.HTTP_202_ACCEPTED,
     response_class=Response,
     responses={202: {"description": "Accepted (no body)"}, **error_responses(422)},
@@ -195,18 +204,26 @@ async def logout_all(
 async def forgot_password(
     body: EmailRequest,
     manager: UserManagerDep,
+    mail_quotas: MailQuotasDep,
     audit: AuditTrailDep,
     session: UnitOfWork,
     request: Request,
 ) -> Response:
-    await manager.request_password_reset(body.email, request)
-    # Whether the account exists is not looked up for the record either: same work for all.
-    await audit.record("auth.password.reset_requested", details={"email": body.email})
+    account = await manager.find_by_email(body.email)
+    if await mail_quotas.take(session, body.email):
+        await manager.request_password_reset(account, body.email, request)
+    await audit.record(
+        "auth.password.reset_requested",
+        target_type="user" if account else None,
+        target_id=account.id if account else None,
+        details={"email": body.email},
+    )
     return Response(status_code=status.HTTP_202_ACCEPTED)
 
 
 @router.post(
     "/reset-password",
+    dependencies=[PasswordWork],
     summary="Set a new password with a reset token",
     description="Every session of the user is revoked.",
     response_class=Response,
@@ -238,16 +255,23 @@ async def reset_password(
 @router.post(
     "/request-verify-token",
     summary="E-mail a verification link",
-    description="Always 202, whether or not the account exists.",
+    description="Always 202, whether or not the account exists. An address gets at most "
+    "`EMAILS_PER_ADDRESS_PER_HOUR` reset and verification e-mails an hour; past that the "
+    "answer is still 202.",
     status_code=status.HTTP_202_ACCEPTED,
     response_class=Response,
     responses={202: {"description": "Accepted (no body)"}, **error_responses(422)},
 )
 @stricter_limit("sensitive")
 async def request_verify_token(
-    body: EmailRequest, manager: UserManagerDep, session: UnitOfWork, request: Request
+    body: EmailRequest,
+    manager: UserManagerDep,
+    mail_quotas: MailQuotasDep,
+    session: UnitOfWork,
+    request: Request,
 ) -> Response:
-    await manager.request_verification(body.email, request)
+    if await mail_quotas.take(session, body.email):
+        await manager.request_verification(body.email, request)
     return Response(status_code=status.HTTP_202_ACCEPTED)
 
 

@@ -25,7 +25,7 @@ class SessionTokenAuthenticator:
         if claims is None:
             return None
         statement = (
-            select(User)
+            select(User, AuthSession.authenticated_at)
             .join(AuthSession, col(AuthSession.user_id) == col(User.id))
             .where(
                 col(User.id) == claims.user_id,
@@ -35,5 +35,8 @@ class SessionTokenAuthenticator:
                 col(AuthSession.expires_at) > func.now(),
             )
         )
-        user = (await session.exec(statement)).first()
-        return Caller(account=user, session_id=claims.session_id) if user else None
+        found = (await session.exec(statement)).first()
+        if found is None:
+            return None
+        user, authenticated_at = found
+        return Caller(account=user, session_id=claims.session_id, authenticated_at=authenticated_at)

@@ -9,6 +9,9 @@ from shared.settings import Settings
 from .authenticator import SessionTokenAuthenticator
 from .emails import AccountEmails
 from .login_sessions import LoginSessions
+from .mail_quota import MailQuotas
+from .password_attempts import PasswordAttempts
+from .recovery_codes import RecoveryCodeHasher
 from .secret_box import SecretBox
 from .throttle import LoginThrottles
 from .tokens import AccessTokens
@@ -31,6 +34,7 @@ def _login_sessions(settings: Settings, access_tokens: AccessTokens) -> LoginSes
         timedelta(days=settings.refresh_token_expire_days),
         CursorCodec.from_settings(settings),
         reuse_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
+        max_lifetime=timedelta(days=settings.session_max_days),
     )
 
 
@@ -41,7 +45,8 @@ def _login_throttles(settings: Settings) -> LoginThrottles:
 
 
 def _two_factor(settings: Settings) -> TwoFactor:
-    return TwoFactor(SecretBox(settings.secret_key.get_secret_value()), TOTP_ISSUER)
+    secret_key = settings.secret_key.get_secret_value()
+    return TwoFactor(SecretBox(secret_key), RecoveryCodeHasher(secret_key), TOTP_ISSUER)
 
 
 class AuthContainer(containers.DeclarativeContainer):
@@ -51,6 +56,8 @@ class AuthContainer(containers.DeclarativeContainer):
     access_tokens = providers.Singleton(_access_tokens, settings)
     login_sessions = providers.Singleton(_login_sessions, settings, access_tokens)
     login_throttles = providers.Singleton(_login_throttles, settings)
+    password_attempts = providers.Singleton(PasswordAttempts, login_throttles)
+    mail_quotas = providers.Singleton(MailQuotas, settings.provided.emails_per_address_per_hour)
     two_factor = providers.Singleton(_two_factor, settings)
     authenticator = providers.Singleton(SessionTokenAuthenticator, access_tokens)
     account_emails = providers.Singleton(AccountEmails, settings, jobs)

@@ -1,4 +1,5 @@
-"""The account e-mails (password reset, verification): links to FRONTEND_URL with the token.
+"""The account e-mails: links to FRONTEND_URL with a token (password reset, verification),
+and alerts to the account's address when its password, e-mail or second factor changes.
 
 Each is an `email.send` job written in the caller's transaction: it goes out if and only if
 the request commits.
@@ -42,5 +43,31 @@ class AccountEmails:
                 to=user.email,
                 subject="Verify your e-mail address",
                 text=f"To confirm this address, open {link}",
+            ),
+        )
+
+    async def send_password_changed(self, session: AsyncSession, user: User) -> None:
+        await self._alert(session, user.email, "Your password was changed")
+
+    async def send_email_changed(self, session: AsyncSession, user: User, old_email: str) -> None:
+        await self._alert(
+            session, old_email, "Your e-mail address was changed", f"It is now {user.email}."
+        )
+
+    async def send_two_factor_changed(
+        self, session: AsyncSession, user: User, *, enabled: bool
+    ) -> None:
+        state = "on" if enabled else "off"
+        await self._alert(session, user.email, f"Two-factor login was turned {state}")
+
+    async def _alert(self, session: AsyncSession, to: str, subject: str, detail: str = "") -> None:
+        text = f"{subject} just now. {detail}".rstrip()
+        await self.jobs.enqueue(
+            session,
+            SendEmail(
+                to=to,
+                subject=subject,
+                text=f"{text}\n\nIf this was not you, reset your password at once and review "
+                f"your sessions: {self.frontend}/reset-password",
             ),
         )

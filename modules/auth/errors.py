@@ -23,6 +23,7 @@ class LoginBadCredentials(BadRequest):
 class LoginUserNotVerified(BadRequest):
     code = ErrorCode.LOGIN_USER_NOT_VERIFIED.value
     detail = "The e-mail address is not verified yet"
+    commits = True  # the attempt's count, withdrawn: the password was right
 
 
 class RefreshTokenInvalid(Unauthorized):

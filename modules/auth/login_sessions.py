@@ -47,9 +47,12 @@ class LoginSessions:
         cursors: CursorCodec,
         *,
         reuse_grace: timedelta,
+        max_lifetime: timedelta,
     ) -> None:
         self.access_tokens = access_tokens
         self.refresh_lifetime = refresh_lifetime
+        # SESSION_MAX_DAYS: refreshing moves a session's end forward, never past this.
+        self.max_lifetime = max_lifetime
         # REFRESH_REUSE_GRACE_SECONDS: how long after its first use a token still gets a pair.
         self.reuse_grace = reuse_grace
         self.cursors = cursors
@@ -63,7 +66,7 @@ class LoginSessions:
             user_id=user_id,
             created_at=now,
             last_used_at=now,
-            expires_at=now + self.refresh_lifetime,
+            expires_at=self._end(now, logged_in_at=now),
             ip=client.ip,
             user_agent=client.user_agent,
         )
@@ -140,15 +143,21 @@ class LoginSessions:
                 col(AuthSession.id) == session_id,
                 col(AuthSession.revoked_at).is_(None),
                 col(AuthSession.expires_at) > now,
+                # A session opened before SESSION_MAX_DAYS was lowered ends by the new value.
+                col(AuthSession.created_at) > now - self.max_lifetime,
                 col(User.is_active),
             )
         )
         login = live.first()
         if login is None:
             return RefreshRejected.INVALID
-        login.expires_at = now + self.refresh_lifetime
+        login.expires_at = self._end(now, logged_in_at=login.created_at)
         login.last_used_at = now
         return await self._issue(session, login, now)
+
+    def _end(self, now: datetime, *, logged_in_at: datetime) -> datetime:
+        """When a session refreshed `now` ends: a refresh lifetime on, within its maximum."""
+        return min(now + self.refresh_lifetime, logged_in_at + self.max_lifetime)
 
     async def _rejection(
         self, session: AsyncSession, token_hash: str, now: datetime
@@ -178,7 +187,7 @@ class LoginSessions:
                 session_id=login.id,
                 token_hash=_hash(refresh_token),
                 created_at=now,
-                expires_at=now + self.refresh_lifetime,
+                expires_at=login.expires_at,
             )
         )
         await session.flush()
@@ -186,6 +195,14 @@ class LoginSessions:
             access_token=self.access_tokens.issue(login.user_id, login.id),
             refresh_token=refresh_token,
             expires_in=int(self.access_tokens.lifetime.total_seconds()),
+        )
+
+    async def mark_authenticated(self, session: AsyncSession, session_id: uuid.UUID) -> None:
+        """The session's user proved their password just now (sudo mode starts over)."""
+        await session.exec(
+            sa.update(AuthSession)
+            .where(col(AuthSession.id) == session_id)
+            .values(authenticated_at=datetime.now(UTC))
         )
 
     async def revoke(self, session: AsyncSession, session_id: uuid.UUID) -> None:

@@ -1,5 +1,5 @@
 """What both login routes (the password, and the second factor) do around their own check:
-wait out the account's delay, count a failure, and open the session when it all succeeded.
+count the attempt (or wait out the account's delay), and open the session when it succeeded.
 
 Their refusals commit (`AppError.commits`): the audit entry and the failure count are kept
 with the 4xx.
@@ -40,22 +40,27 @@ class LoginSteps:
         self.manager = manager
         self.audit = audit
 
-    async def refuse_while_delayed(
-        self, email: str, *, actor_id: uuid.UUID | None, step: str
+    async def begin_attempt(
+        self, email: str, account: User | None, *, step: str, actor_id: uuid.UUID | None
     ) -> None:
-        """Raises `429 LOGIN_THROTTLED` while the account waits out its delay."""
-        wait = await self.throttles.retry_after(self.session, email)
+        """Counts a check of the account's password or code before it is made (committed at
+        once); raises `429 LOGIN_THROTTLED` while the account waits out its delay. `account`
+        is the e-mail's account, if there is one: the audit entry names it."""
+        wait = await self.throttles.begin_attempt(self.session, email)
         if wait is None:
             return
         await self.audit.record(
             "auth.login.throttled",
             actor_id=actor_id,
+            target_type="user" if account else None,
+            target_id=account.id if account else None,
             details={"email": email, "step": step, "retry_after": wait},
         )
         raise LoginThrottled(headers={"Retry-After": str(wait)})
 
-    async def count_failure(self, email: str) -> None:
-        await self.throttles.record_failure(self.session, email)
+    async def password_was_right(self, email: str) -> None:
+        """The password step succeeded but the login is not complete: its count goes."""
+        await self.throttles.withdraw_attempt(self.session, email)
 
     async def open_session(self, user: User, *, second_factor: str | None) -> TokenPair:
         """The login succeeded: the account's count is cleared and a session opened."""

@@ -44,6 +44,9 @@ class AuthSession(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=_timestamp(), nullable=True)
     # The last login or refresh: written then only, never per authenticated request.
     last_used_at: datetime = Field(default_factory=utcnow, sa_type=_timestamp(), nullable=False)
+    # When the user last proved their password in this session (login, or re-authentication):
+    # sensitive routes need it recent. Refreshing does not move it.
+    authenticated_at: datetime = Field(default_factory=utcnow, sa_type=_timestamp(), nullable=False)
     # The client at login, as the rate limits see it.
     ip: str | None = Field(default=None, max_length=ADDRESS_MAX_LENGTH)
     user_agent: str | None = Field(default=None, max_length=USER_AGENT_MAX_LENGTH)
@@ -113,3 +116,14 @@ class MfaChallenge(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=_timestamp(), nullable=False, index=True)
     failures: int = Field(default=0, nullable=False)
     used_at: datetime | None = Field(default=None, sa_type=_timestamp(), nullable=True)
+
+
+class MailQuota(SQLModel, table=True):
+    """Reset and verification e-mails sent to one address in the current hour, keyed by the
+    SHA-256 of the normalized address whether or not an account has it."""
+
+    __tablename__ = "mail_quotas"
+
+    key: str = Field(max_length=64, primary_key=True)
+    window_start: datetime = Field(sa_type=_timestamp(), nullable=False, index=True)
+    sent: int = Field(nullable=False)

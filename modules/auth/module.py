@@ -15,7 +15,8 @@ THROTTLE_IDLE_HORIZON = timedelta(days=1)
 
 
 async def purge_what_ended(session: AsyncSession, container: Any) -> dict[str, int]:
-    """Sessions that ended a day ago, idle login throttles, expired 2FA challenges."""
+    """Sessions that ended a day ago, idle login throttles, expired 2FA challenges, mail
+    quotas of past hours."""
     auth = container.auth
     return {
         "sessions": await auth.login_sessions().purge(session, older_than=PURGE_AFTER),
@@ -23,6 +24,7 @@ async def purge_what_ended(session: AsyncSession, container: Any) -> dict[str, i
             session, idle_for=THROTTLE_IDLE_HORIZON
         ),
         "mfa_challenges": await auth.two_factor().purge(session),
+        "mail_quotas": await auth.mail_quotas().purge(session),
     }
 
 

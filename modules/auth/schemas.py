@@ -35,15 +35,15 @@ class VerifyRequest(BaseModel):
     token: str = Field(max_length=2048)
 
 
-# A TOTP code: 6 digits. Where a recovery code is accepted too: or 10 base32 characters,
-# with or without the dash they are shown with.
-TotpCode = Annotated[str, Field(pattern=r"^\d{6}$", examples=["123456"])]
+# A TOTP code: 6 digits. Where a recovery code is accepted too: or 16 base32 characters,
+# with or without the dashes they are shown with (or 10, a code made before the 80-bit rule).
+TotpCode = Annotated[str, Field(pattern=r"^[0-9]{6}$", examples=["123456"])]
 SecondFactorCode = Annotated[
     str,
     Field(
-        pattern=r"^(\d{6}|[A-Za-z2-7]{5}-?[A-Za-z2-7]{5})$",
+        pattern=r"^([0-9]{6}|[A-Za-z2-7]{4}(-?[A-Za-z2-7]{4}){3}|[A-Za-z2-7]{5}-?[A-Za-z2-7]{5})$",
         description="A TOTP code (6 digits) or an unused recovery code.",
-        examples=["123456", "ABCDE-FGH23"],
+        examples=["123456", "ABCD-EFGH-JK23-MN45"],
     ),
 ]
 
@@ -70,7 +70,14 @@ class TwoFactorEnableRequest(BaseModel):
 class RecoveryCodes(BaseModel):
     recovery_codes: list[str] = Field(
         description="10 single-use codes, each a substitute for a TOTP code; shown this once.",
-        examples=[["ABCDE-FGH23", "QRSTU-VWX45"]],
+        examples=[["ABCD-EFGH-JK23-MN45", "QRST-UVWX-Y234-567A"]],
+    )
+
+
+class ReauthRequest(BaseModel):
+    password: str = Field(max_length=128)
+    code: SecondFactorCode | None = Field(
+        default=None, description="Required when two-factor login is on."
     )
 
 

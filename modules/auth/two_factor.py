@@ -4,8 +4,8 @@
 - A code is accepted once only, across every worker: accepting it moves the user's
   `last_used_step` forward in one conditional UPDATE, which a second use of the same code (or
   of an older one) cannot pass, even from another connection at the same moment.
-- Ten recovery codes are made when 2FA is turned on, stored as SHA-256 hashes (each holds
-  50 random bits) and used up by the same kind of conditional UPDATE.
+- Ten recovery codes are made when 2FA is turned on (80 random bits each, stored as keyed
+  hashes: `recovery_codes.py`) and used up by the same kind of conditional UPDATE.
 - A login whose password was right gets an `mfa_token` (a challenge row, stored as a hash):
   single use, 5 minutes, ended by 5 wrong codes.
 """
@@ -29,18 +29,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.data.db import utcnow
 
 from .models import MfaChallenge, RecoveryCode, TotpSecret
+from .recovery_codes import RecoveryCodeHasher
 from .secret_box import SecretBox
 
 STEP_SECONDS = 30
 ACCEPTED_STEPS = (-1, 0, 1)  # a code from the previous or next step too: clocks drift
 RECOVERY_CODE_COUNT = 10
-RECOVERY_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # base32: no 0/O or 1/I to confuse
 CHALLENGE_LIFETIME = timedelta(minutes=5)
 CHALLENGE_MAX_FAILURES = 5
 CHALLENGE_TOKEN_BYTES = 32
 
-TOTP_CODE = re.compile(r"\d{6}")
-RECOVERY_CODE = re.compile(r"[A-Z2-7]{5}-?[A-Z2-7]{5}", re.IGNORECASE)
+TOTP_CODE = re.compile(r"[0-9]{6}")  # ASCII digits: \d would match any script's digits
 
 
 class SecondFactor(enum.Enum):
@@ -58,18 +57,10 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _recovery_hash(code: str) -> str:
-    return _sha256(code.replace("-", "").upper())
-
-
-def _new_recovery_code() -> str:
-    chars = "".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(10))
-    return f"{chars[:5]}-{chars[5:]}"
-
-
 class TwoFactor:
-    def __init__(self, box: SecretBox, issuer: str) -> None:
+    def __init__(self, box: SecretBox, recovery_codes: RecoveryCodeHasher, issuer: str) -> None:
         self.box = box
+        self.recovery_codes = recovery_codes
         self.issuer = issuer
 
     # --- setting it up and taking it down -------------------------------------------------
@@ -110,8 +101,11 @@ class TwoFactor:
             .values(confirmed_at=sa.func.now())
         )
         await session.exec(sa.delete(RecoveryCode).where(col(RecoveryCode.user_id) == user_id))
-        codes = [_new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
-        session.add_all(RecoveryCode(user_id=user_id, code_hash=_recovery_hash(c)) for c in codes)
+        codes = [self.recovery_codes.new_code() for _ in range(RECOVERY_CODE_COUNT)]
+        session.add_all(
+            RecoveryCode(user_id=user_id, code_hash=self.recovery_codes.hash(code))
+            for code in codes
+        )
         await session.flush()
         return codes
 
@@ -130,12 +124,12 @@ class TwoFactor:
         if TOTP_CODE.fullmatch(code):
             accepted = await self._accept_totp(session, user_id, code, confirmed=True)
             return SecondFactor.TOTP if accepted else None
-        if RECOVERY_CODE.fullmatch(code):
+        if self.recovery_codes.is_code(code):
             used = await session.exec(
                 sa.update(RecoveryCode)
                 .where(
                     col(RecoveryCode.user_id) == user_id,
-                    col(RecoveryCode.code_hash) == _recovery_hash(code),
+                    col(RecoveryCode.code_hash) == self.recovery_codes.hash(code),
                     col(RecoveryCode.used_at).is_(None),
                 )
                 .values(used_at=sa.func.now())

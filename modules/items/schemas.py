@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -23,10 +23,29 @@ Title = Annotated[
     Field(examples=["Espresso machine"]),
 ]
 Description = Annotated[str | None, Field(max_length=2000, examples=["Barely used."])]
+# The string form of a price the server takes: more than zero, up to 10 digits before the
+# point and 2 after.
+PRICE_PATTERN = r"^\+?([1-9][0-9]{0,9}(\.[0-9]{0,2})?|0?\.(0[1-9]|[1-9][0-9]?))$"
+
+
+def _document_price_string(schema: dict[str, Any]) -> None:
+    # pydantic documents a Decimal as a number or any string: the string gets its pattern.
+    for branch in schema.get("anyOf", []):
+        if branch.get("type") == "string":
+            branch["pattern"] = PRICE_PATTERN
+
+
 # Numbers or strings in, a string with two places out ("12.50"): no float rounding anywhere.
 Price = Annotated[
     Decimal,
-    Field(gt=0, max_digits=12, decimal_places=2, allow_inf_nan=False, examples=["12.50"]),
+    Field(
+        gt=0,
+        max_digits=12,
+        decimal_places=2,
+        allow_inf_nan=False,
+        examples=["12.50"],
+        json_schema_extra=_document_price_string,
+    ),
     PlainSerializer(lambda price: f"{price:.2f}", return_type=str, when_used="json"),
 ]
 Quantity = Annotated[int, Field(ge=0, le=10000, examples=[3])]

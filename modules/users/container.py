@@ -6,8 +6,12 @@ from shared.settings import Settings
 
 from .manager import UserManager
 from .passwords import PasswordHasher
-from .ports import AccountMailer, SessionRevoker, TwoFactorSwitch
+from .ports import AccountMailer, PasswordAttempts, SessionRevoker, TwoFactorSwitch
 from .service import UsersService
+
+
+def _database_connections(settings: Settings) -> int:
+    return settings.db_pool_size + settings.db_max_overflow
 
 
 class UsersContainer(containers.DeclarativeContainer):
@@ -16,9 +20,12 @@ class UsersContainer(containers.DeclarativeContainer):
     session_revoker: providers.Dependency[SessionRevoker] = providers.Dependency()
     account_mailer: providers.Dependency[AccountMailer] = providers.Dependency()
     two_factor_switch: providers.Dependency[TwoFactorSwitch] = providers.Dependency()
+    password_attempts: providers.Dependency[PasswordAttempts] = providers.Dependency()
     jobs = providers.Dependency(instance_of=JobQueue)
 
-    password_hasher = providers.Singleton(PasswordHasher)
+    password_hasher = providers.Singleton(
+        PasswordHasher, database_connections=providers.Callable(_database_connections, settings)
+    )
     # A manager per request: called with that request's UserDatabase.
     user_manager = providers.Factory(
         UserManager,
@@ -27,6 +34,7 @@ class UsersContainer(containers.DeclarativeContainer):
         session_revoker=session_revoker,
         mailer=account_mailer,
         two_factor_switch=two_factor_switch,
+        password_attempts=password_attempts,
         jobs=jobs,
     )
     service = providers.Singleton(

@@ -12,6 +12,7 @@ from shared.data.db import SessionDep
 from .database import UserDatabase
 from .manager import UserManager
 from .models import User
+from .passwords import admit_password_work
 from .service import UsersService
 
 
@@ -26,6 +27,8 @@ async def get_user_manager(
 
 
 UserManagerDep = Annotated[UserManager, Depends(get_user_manager)]
+# First in a hashing route's `dependencies=[...]`: its turn at hashing, before any connection.
+PasswordWork = Depends(admit_password_work, scope="function")
 UsersServiceDep = Annotated[UsersService, Depends(provided("users.service"))]
 
 

@@ -14,6 +14,7 @@ class LastSuperuser(Conflict):
 class InvalidCurrentPassword(BadRequest):
     code = "INVALID_CURRENT_PASSWORD"
     detail = "current_password is missing or wrong"
+    commits = True  # the failed check's audit entry
 
 
 class EmailAlreadyExists(Conflict):

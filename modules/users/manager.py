@@ -27,7 +27,7 @@ from .errors import EmailAlreadyExists, InvalidCurrentPassword, InvalidPassword
 from .events import UserDeleted
 from .models import User
 from .passwords import PasswordHasher
-from .ports import AccountMailer, SessionRevoker, TwoFactorSwitch
+from .ports import AccountMailer, PasswordAttempts, SessionRevoker, TwoFactorSwitch
 from .schemas import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, UserAdminUpdate
 
 # What a user may not set on their own account (fastapi-users' `create_update_dict`).
@@ -46,6 +46,7 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         session_revoker: SessionRevoker,
         mailer: AccountMailer,
         two_factor_switch: TwoFactorSwitch,
+        password_attempts: PasswordAttempts,
         jobs: JobQueue,
     ) -> None:
         super().__init__(user_db, password_helper=hasher.helper)
@@ -53,6 +54,7 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         self.session_revoker = session_revoker
         self.mailer = mailer
         self.two_factor_switch = two_factor_switch
+        self.password_attempts = password_attempts
         self.jobs = jobs
         secret = settings.secret_key.get_secret_value()
         self.reset_password_token_secret = secret
@@ -87,6 +89,7 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
 
     async def on_after_reset_password(self, user: User, request: Request | None = None) -> None:
         await self.session_revoker.revoke_all(self.user_db.session, user.id)
+        await self.mailer.send_password_changed(self.user_db.session, user)
 
     # --- the /users use cases that change an account ----------------------------------
 
@@ -106,9 +109,11 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         )
         if sensitive:
             await self.check_current_password(user, current_password)
+        old_email = user.email
         updated = await self._change_or_refuse(user, UserAdminUpdate(**changes), safe=True)
         if changes.get("password"):
             await self.session_revoker.revoke_all(self.user_db.session, user.id, keep=session_id)
+        await self._alert_owner(updated, old_email, password_changed=bool(changes.get("password")))
         return updated
 
     async def set_mfa_enabled(self, user: User, enabled: bool) -> None:
@@ -116,24 +121,46 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         off (the secret and the codes are auth's)."""
         await self.user_db.update(user, {"mfa_enabled": enabled})
 
-    async def check_current_password(self, user: User, password: str | None) -> None:
-        """`InvalidCurrentPassword` unless `password` is the user's (hashed in a thread)."""
+    async def check_current_password(
+        self, user: User, password: str | None, *, completes_proof: bool = True
+    ) -> None:
+        """`InvalidCurrentPassword` unless `password` is the user's. Counted in the account's
+        login throttle before it is made (`429 LOGIN_THROTTLED` while the account is delayed);
+        the count clears when the proof is complete, so a route that checks a second factor
+        next passes `completes_proof=False` and clears it itself."""
         if password is None:
             raise InvalidCurrentPassword
-        verified, _ = await self.hasher.verify_and_update(password, user.hashed_password)
-        if not verified:
+        await self.password_attempts.begin(self.user_db.session, user)
+        if not await self.check_password(user, password):
             raise InvalidCurrentPassword
+        if completes_proof:
+            await self.password_attempts.succeeded(self.user_db.session, user)
 
     async def update_by_superuser(self, user: User, changes: UserAdminUpdate) -> User:
         """PATCH /users/{id}: deactivating the user or setting their password ends all their
         sessions, and `mfa_enabled: false` forgets their second factor, in the same
         transaction."""
+        old_email, had_two_factor = user.email, user.mfa_enabled
         updated = await self._change_or_refuse(user, changes, safe=False)
         if changes.is_active is False or changes.password:
             await self.session_revoker.revoke_all(self.user_db.session, user.id)
         if changes.mfa_enabled is False:
             await self.two_factor_switch.turn_off(self.user_db.session, user.id)
+            if had_two_factor:
+                await self.mailer.send_two_factor_changed(
+                    self.user_db.session, updated, enabled=False
+                )
+        await self._alert_owner(updated, old_email, password_changed=bool(changes.password))
         return updated
+
+    async def _alert_owner(self, user: User, old_email: str, *, password_changed: bool) -> None:
+        """Mail the account's owner about a new password, and its old address about a new
+        e-mail: if someone else made the change, the owner learns of it."""
+        session = self.user_db.session
+        if password_changed:
+            await self.mailer.send_password_changed(session, user)
+        if user.email != old_email:
+            await self.mailer.send_email_changed(session, user, old_email)
 
     async def _change_or_refuse(self, user: User, changes: UserAdminUpdate, *, safe: bool) -> User:
         try:
@@ -179,19 +206,25 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         return updated
 
     async def authenticate(self, credentials: OAuth2PasswordRequestForm) -> User | None:
+        user = await self.find_by_email(credentials.username)
+        return user if await self.check_password(user, credentials.password) else None
+
+    async def find_by_email(self, email: str) -> User | None:
         try:
-            user = await self.get_by_email(credentials.username)
+            return await self.get_by_email(email)
         except exceptions.UserNotExists:
-            await self.hasher.hash(credentials.password)  # same cost as a real check
             return None
-        verified, updated_hash = await self.hasher.verify_and_update(
-            credentials.password, user.hashed_password
-        )
-        if not verified:
-            return None
-        if updated_hash is not None:
+
+    async def check_password(self, user: User | None, password: str) -> bool:
+        """Whether `password` is `user`'s, at the same cost when there is no such user (the
+        time taken must not tell); a hash made with outdated parameters is replaced."""
+        if user is None:
+            await self.hasher.hash(password)
+            return False
+        verified, updated_hash = await self.hasher.verify_and_update(password, user.hashed_password)
+        if verified and updated_hash is not None:
             await self.user_db.update(user, {"hashed_password": updated_hash})
-        return user
+        return verified
 
     async def forgot_password(self, user: User, request: Request | None = None) -> None:
         if not user.is_active:
@@ -209,13 +242,16 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         )
         await self.on_after_forgot_password(user, token, request)
 
-    async def request_password_reset(self, email: str, request: Request | None = None) -> None:
-        """forgot_password by e-mail address, at the same cost whether or not an active
-        account has it: the time taken must not tell (the answer is always 202 too)."""
-        try:
-            await self.forgot_password(await self.get_by_email(email), request)
-        except (exceptions.UserNotExists, exceptions.UserInactive):
+    async def request_password_reset(
+        self, account: User | None, email: str, request: Request | None = None
+    ) -> None:
+        """forgot_password for the account of `email` (`find_by_email`), at the same cost
+        whether or not an active account has it: the time taken must not tell (the answer is
+        always 202 too)."""
+        if account is None or not account.is_active:
             await self.hasher.hash(email)  # what the reset token's fingerprint costs
+            return
+        await self.forgot_password(account, request)
 
     async def request_verification(self, email: str, request: Request | None = None) -> None:
         """request_verify by e-mail address; silent when there is nothing to verify (no such

@@ -4,7 +4,7 @@ Its ports (`ports.py`: what it needs from auth) are not here: auth implements th
 and the root container binds them.
 """
 
-from .dependencies import UserManagerDep, account_of
+from .dependencies import PasswordWork, UserManagerDep, account_of
 from .errors import InvalidCurrentPassword
 from .events import UserDeleted
 from .first_superuser import ensure_superuser
@@ -16,6 +16,7 @@ __all__ = [
     "NEW_PASSWORD_DESCRIPTION",
     "NEW_PASSWORD_RULES",
     "InvalidCurrentPassword",
+    "PasswordWork",
     "User",
     "UserCreate",
     "UserDeleted",

@@ -3,12 +3,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 
 from modules.audit.public import AuditTrailDep
-from shared.api.auth import CurrentCaller, CurrentSuperuser
-from shared.api.error_handlers import error_responses
+from shared.api.auth import CurrentCaller, CurrentSuperuser, RecentlyAuthenticated
+from shared.api.error_handlers import ErrorEnvelope, error_responses
 from shared.api.pagination import PageCursor, PageLimit
 from shared.data.db import SessionDep, UnitOfWork
 
-from .dependencies import UserManagerDep, UsersServiceDep, account_of
+from .dependencies import PasswordWork, UserManagerDep, UsersServiceDep, account_of
+from .errors import InvalidCurrentPassword
 from .schemas import UserAdminUpdate, UserPage, UserRead, UserSelfUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -35,10 +36,16 @@ async def get_me(caller: CurrentCaller) -> UserRead:
 
 @router.patch(
     "/me",
+    dependencies=[PasswordWork],
     summary="Update the caller's account",
     description="`current_password` is required to change `email` or `password`. A new e-mail "
-    "must be verified again; a new password ends every other session of the caller.",
-    responses=error_responses(400, 401, 409, 422),
+    "must be verified again; a new password ends every other session of the caller. A wrong "
+    "`current_password` counts as a failed login of the account (`429 LOGIN_THROTTLED` while "
+    "it is delayed).",
+    responses={
+        **error_responses(400, 401, 409, 422),
+        429: {"model": ErrorEnvelope, "description": "Rate limited, or `LOGIN_THROTTLED`"},
+    },
 )
 async def update_me(
     body: UserSelfUpdate,
@@ -50,9 +57,13 @@ async def update_me(
     user = account_of(caller)
     changes = body.model_dump(exclude_unset=True, exclude={"current_password"})
     old_email = user.email
-    updated = await manager.update_own_account(
-        user, changes, current_password=body.current_password, session_id=caller.session_id
-    )
+    try:
+        updated = await manager.update_own_account(
+            user, changes, current_password=body.current_password, session_id=caller.session_id
+        )
+    except InvalidCurrentPassword:
+        await audit.record_on_user("auth.reauth.failed", user.id, details={"route": "users.me"})
+        raise
     for action, details in _self_update_events(changes, old_email, updated.email):
         await audit.record_on_user(action, user.id, details=details)
     return UserRead.model_validate(updated)
@@ -61,12 +72,14 @@ async def update_me(
 @router.delete(
     "/me",
     summary="Delete the caller's account",
-    description="The account, its items and its sessions are gone.",
+    description="The account, its items and its sessions are gone. Needs a password proved "
+    "within `REAUTH_WINDOW_MINUTES` in this session (at login or with `POST /auth/reauth`), "
+    "else `401 REAUTH_REQUIRED`.",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(401, 409),
 )
 async def delete_me(
-    caller: CurrentCaller,
+    caller: RecentlyAuthenticated,
     manager: UserManagerDep,
     service: UsersServiceDep,
     audit: AuditTrailDep,
@@ -109,6 +122,7 @@ async def get_user(
 
 @router.patch(
     "/{user_id}",
+    dependencies=[PasswordWork],
     summary="Update a user (superusers)",
     description="May also set `is_active`, `is_superuser`, `is_verified`, and `mfa_enabled: "
     "false` (turns the user's two-factor login off). Deactivating a user or setting their "

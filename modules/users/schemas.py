@@ -75,6 +75,9 @@ class UserAdminUpdate(schemas.BaseUserUpdate, PartialUpdate):
     nullable = frozenset({"full_name"})
 
     full_name: str | None = FullName
+    password: str | None = Field(
+        default=None, description=NEW_PASSWORD_DESCRIPTION, json_schema_extra=NEW_PASSWORD_RULES
+    )
     mfa_enabled: Literal[False] | None = Field(
         default=None,
         description="`false` turns the user's two-factor login off (account recovery); it "

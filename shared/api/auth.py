@@ -9,13 +9,14 @@ use it without an import cycle.
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..data.db import SessionDep
+from ..data.db import SessionDep, utcnow
 from ..errors import Forbidden, Unauthorized
 
 LOGIN_URL = "/api/v1/auth/jwt/login"
@@ -46,6 +47,8 @@ class Caller:
 
     account: Account
     session_id: uuid.UUID
+    # When the caller last proved their password in this session (None: never in it).
+    authenticated_at: datetime | None = None
 
     @property
     def id(self) -> uuid.UUID:
@@ -79,7 +82,25 @@ async def authenticate_superuser(caller: Annotated[Caller, Depends(authenticate)
     return caller
 
 
+class ReauthRequired(Unauthorized):
+    code = "REAUTH_REQUIRED"
+    detail = "Prove your password again (POST /api/v1/auth/reauth) to do this"
+
+
+async def authenticate_recently(
+    request: Request, caller: Annotated[Caller, Depends(authenticate)]
+) -> Caller:
+    """As `authenticate`, and the caller proved their password within REAUTH_WINDOW_MINUTES
+    ("sudo mode"): what a stolen access token alone must not be enough for."""
+    window = timedelta(minutes=request.app.state.container.settings().reauth_window_minutes)
+    if caller.authenticated_at is None or utcnow() - caller.authenticated_at > window:
+        raise ReauthRequired
+    return caller
+
+
 # The caller of a route, for any module: `caller: CurrentCaller` (401 without a live session),
-# and `caller: CurrentSuperuser` (403 for others).
+# `caller: CurrentSuperuser` (403 for others) and `caller: RecentlyAuthenticated` (401
+# REAUTH_REQUIRED unless the password was proved within REAUTH_WINDOW_MINUTES).
 CurrentCaller = Annotated[Caller, Depends(authenticate)]
 CurrentSuperuser = Annotated[Caller, Depends(authenticate_superuser)]
+RecentlyAuthenticated = Annotated[Caller, Depends(authenticate_recently)]

@@ -111,6 +111,9 @@ def make_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
         connect_args=connect_args,
+        # A database error's message never carries the statement's values (a password hash,
+        # an e-mail) into logs and traces.
+        hide_parameters=True,
     )
     event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
     if settings.db_pgbouncer:

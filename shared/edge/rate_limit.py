@@ -3,8 +3,9 @@ every worker and replica shares one budget, in memory otherwise.
 
 Every API route counts against the client's default budget (RATE_LIMIT_DEFAULT, one budget
 across all routes). The client is the user id of a valid access token, read without a database
-query, else the client's address. An endpoint marked `@stricter_limit("login")` or
-`@stricter_limit("sensitive")` also counts against a per-address limit of its own.
+query, else the client's address (an IPv6 client's /64). An endpoint marked
+`@stricter_limit("login")` or `@stricter_limit("sensitive")` also counts against a per-address
+limit of its own.
 
 Counted by one dependency, `enforce_rate_limit`, that `create_app` adds to the routes of every
 rate-limited module (not the probes). It runs after routing, so it knows the route. slowapi's
@@ -19,6 +20,7 @@ meanwhile is taken again in memory. Requests are served, never hung nor failed; 
 Redis.
 """
 
+import ipaddress
 import math
 import time
 import uuid
@@ -123,7 +125,23 @@ class RateLimits:
     def _address(request: Request) -> str:
         # The peer address, or the X-Forwarded-For client when the peer is a trusted proxy
         # (ProxyHeadersMiddleware has already rewritten it).
-        return f"address:{client_address(request) or 'unknown'}"
+        return f"address:{counted_address(client_address(request))}"
+
+
+def counted_address(address: str | None) -> str:
+    """What a client is counted by: its address, or for IPv6 its /64, since one subscriber
+    commonly holds a whole /64 and could otherwise open a budget per address."""
+    if address is None:
+        return "unknown"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:  # not an address (a test client's name): counted as it is
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return address
 
 
 def _counter(scope: str) -> Counter:

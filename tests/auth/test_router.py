@@ -2,6 +2,7 @@
 PostgreSQL and a real SMTP server."""
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -28,6 +29,7 @@ LOGIN = "/api/v1/auth/jwt/login"
 REFRESH = "/api/v1/auth/jwt/refresh"
 LOGOUT = "/api/v1/auth/jwt/logout"
 LOGOUT_ALL = "/api/v1/auth/jwt/logout-all"
+SESSIONS = "/api/v1/auth/sessions"
 ME = "/api/v1/users/me"
 
 
@@ -178,6 +180,22 @@ async def test_login_malformed_is_422(client: httpx.AsyncClient) -> None:
     assert response.status_code == 422
 
 
+async def test_an_overlong_username_is_422_and_recorded_nowhere(
+    client: httpx.AsyncClient, connection: AsyncConnection
+) -> None:
+    username = "x" * 309 + "@example.com"  # 321 characters: one past an e-mail's longest
+    response = await client.post(LOGIN, data={"username": username, "password": PASSWORD})
+    assert (response.status_code, error_code(response)) == (422, "VALIDATION_ERROR")
+    recorded = await connection.execute(
+        text("SELECT count(*) FROM audit_events WHERE details::text LIKE :u"),
+        {"u": f"%{username[:100]}%"},
+    )
+    assert recorded.scalar_one() == 0
+    longest = "x" * 308 + "@example.com"  # 320: still a wrong password, not a bad form
+    response = await client.post(LOGIN, data={"username": longest, "password": PASSWORD})
+    assert (response.status_code, error_code(response)) == (400, "LOGIN_BAD_CREDENTIALS")
+
+
 # --- refresh ------------------------------------------------------------------------------
 
 
@@ -285,6 +303,38 @@ async def test_an_expired_refresh_token_is_401_invalid(
     await connection.execute(text("UPDATE refresh_tokens SET expires_at = now() - interval '1 s'"))
     response = await client.post(REFRESH, json={"refresh_token": alice.tokens["refresh_token"]})
     assert error_code(response) == "REFRESH_TOKEN_INVALID"
+
+
+async def test_refreshing_never_takes_a_session_past_session_max_days(
+    client: httpx.AsyncClient, alice: Account, connection: AsyncConnection
+) -> None:
+    # Logged in 30 days less an hour ago (SESSION_MAX_DAYS is 30): a refresh gives the
+    # session its last hour, not another REFRESH_TOKEN_EXPIRE_DAYS.
+    await connection.execute(
+        text(
+            "UPDATE auth_sessions SET created_at = now() - interval '30 days' + interval '1 hour'"
+            " WHERE user_id = :u"
+        ),
+        {"u": alice.id},
+    )
+    response = await client.post(REFRESH, json={"refresh_token": alice.tokens["refresh_token"]})
+    assert response.status_code == 200
+    sessions = await client.get(SESSIONS, headers=bearer(response.json()["access_token"]))
+    (only,) = sessions.json()["data"]
+    expires_at = datetime.fromisoformat(only["expires_at"])
+    assert expires_at <= datetime.fromisoformat(only["created_at"]) + timedelta(days=30)
+    assert expires_at - datetime.now(UTC) < timedelta(hours=1)
+
+    # An hour on, the session is over: the next refresh is refused.
+    await connection.execute(
+        text(
+            "UPDATE auth_sessions SET created_at = created_at - interval '1 hour'"
+            " WHERE user_id = :u"
+        ),
+        {"u": alice.id},
+    )
+    again = await client.post(REFRESH, json={"refresh_token": response.json()["refresh_token"]})
+    assert (again.status_code, error_code(again)) == (401, "REFRESH_TOKEN_INVALID")
 
 
 async def test_refresh_after_logout_or_deactivation_is_401_invalid(

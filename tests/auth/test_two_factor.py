@@ -1,6 +1,9 @@
 """TOTP two-factor login (README, "Account protection"), through HTTP on real PostgreSQL."""
 
 import asyncio
+import hashlib
+import re
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -78,8 +81,32 @@ async def test_enable_returns_ten_single_use_recovery_codes_stored_as_hashes(
     hashes = set(stored)
     assert len(hashes) == 10
     assert not hashes & set(carol.recovery_codes)
+    # 80 bits each: 16 base32 characters, shown in groups of four.
+    assert all(re.fullmatch(r"([A-Z2-7]{4}-){3}[A-Z2-7]{4}", c) for c in carol.recovery_codes)
+    # Keyed hashes: a copy of the table cannot be searched without SECRET_KEY's derived key.
+    plain = {hashlib.sha256(c.replace("-", "").encode()).hexdigest() for c in carol.recovery_codes}
+    assert not hashes & plain
     me = await client.get("/api/v1/users/me", headers=carol.account.headers)
     assert me.json()["mfa_enabled"] is True
+
+
+async def test_a_recovery_code_of_the_old_rules_still_works_once(
+    client: httpx.AsyncClient, carol: TwoFactorAccount, connection: AsyncConnection
+) -> None:
+    # Made before the 80-bit rule: 10 characters, stored as plain SHA-256.
+    old_code = "ABCDE-FGH23"
+    await connection.execute(
+        text("INSERT INTO recovery_codes (id, user_id, code_hash) VALUES (:id, :u, :h)"),
+        {
+            "id": uuid.uuid4(),
+            "u": carol.account.id,
+            "h": hashlib.sha256(b"ABCDEFGH23").hexdigest(),
+        },
+    )
+    first = await second_step(client, await mfa_token(client, carol.account), old_code.lower())
+    assert first.status_code == 200, first.text
+    again = await second_step(client, await mfa_token(client, carol.account), old_code)
+    assert (again.status_code, code_of(again)) == (400, "MFA_INVALID_CODE")
 
 
 async def test_a_second_setup_replaces_the_pending_secret(
@@ -122,7 +149,18 @@ async def test_setup_and_enable_when_already_on_are_409(
     assert (enable.status_code, code_of(enable)) == (409, "MFA_ALREADY_ENABLED")
 
 
-@pytest.mark.parametrize("code", ["12345", "1234567", "12a456", "", "ABCDE-FGHIJ-KL"])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "12345",
+        "1234567",
+        "12a456",
+        "",
+        "ABCDE-FGHIJ-KL",
+        "\u0661\u0662\u0663\u0664\u0665\u0666",  # Arabic-Indic digits: were a 500
+        "\uff11\uff12\uff13\uff14\uff15\uff16",  # fullwidth digits
+    ],
+)
 async def test_codes_of_the_wrong_shape_are_422(
     client: httpx.AsyncClient, alice: Account, code: str
 ) -> None:

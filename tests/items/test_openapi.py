@@ -1,8 +1,12 @@
 """The items routes document their headers and errors for API clients."""
 
+import re
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
+
+from tests.accounts import Account
 
 
 def operation(app: FastAPI, path: str, method: str) -> dict[str, Any]:
@@ -82,3 +86,25 @@ def test_registration_advertises_no_privilege_field_and_the_password_rules(app: 
     assert set(user_create["properties"]) == {"email", "password", "full_name"}
     password = user_create["properties"]["password"]
     assert (password["minLength"], password["maxLength"]) == (8, 128)
+
+
+def test_every_new_password_field_advertises_the_password_rules(app: FastAPI) -> None:
+    schemas = app.openapi()["components"]["schemas"]
+    for model in ("UserCreate", "UserSelfUpdate", "UserAdminUpdate"):
+        password = schemas[model]["properties"]["password"]
+        assert (password["minLength"], password["maxLength"]) == (8, 128), model
+
+
+async def test_the_price_string_pattern_matches_what_the_server_takes(
+    app: FastAPI, client: httpx.AsyncClient, alice: Account
+) -> None:
+    schema = app.openapi()["components"]["schemas"]["ItemCreate"]["properties"]["price"]
+    [string_form] = [branch for branch in schema["anyOf"] if branch["type"] == "string"]
+    pattern = re.compile(string_form["pattern"])
+    samples = ["0.01", ".5", "1.", "+12.50", "9999999999.99", "0", "0.00", "1.005", "12345678901"]
+    for price in samples:
+        created = await client.post(
+            "/api/v1/items", headers=alice.headers, json={"title": "t", "price": price}
+        )
+        accepted = created.status_code == 201
+        assert accepted == bool(pattern.fullmatch(price)), (price, created.status_code)

@@ -5,20 +5,22 @@ kernel's own tests (the kernel owns no table), made with raw SQL and dropped aft
 """
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from typing import Annotated
 
 import asyncpg
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Body, FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.data.db import SessionDep, UnitOfWork, is_database_unavailable
 from shared.errors import Conflict
-from tests.conftest import http_client, request_once
+from tests.conftest import capture_logs, http_client, request_once
 from tests.network import closed_port, silent_server
 from tests.shared import probes
 
@@ -64,6 +66,11 @@ async def write_twice(value: int, session: UnitOfWork) -> dict[str, int]:
 async def echo_through_the_database(text_in: str, session: SessionDep) -> dict[str, str]:
     result = await session.execute(text("SELECT CAST(:t AS text)"), {"t": text_in})
     return {"echo": result.scalar_one()}
+
+
+@router.post("/failing-probe")
+async def fail_with_a_value(value: Annotated[str, Body(embed=True)], session: SessionDep) -> None:
+    await session.execute(text("SELECT CAST(:v AS text), 1 / 0"), {"v": value})
 
 
 @router.get("/probe/sleep")
@@ -132,6 +139,19 @@ async def test_a_failed_commit_fails_the_response_instead_of_answering_2xx(
     assert response.json()["error"]["code"] == "INTERNAL_ERROR"
     assert "duplicate" not in response.text  # no SQL or driver message leaks
     assert await probe_rows(engine) == []
+
+
+async def test_a_database_error_logs_no_bound_parameter(
+    app_factory: Callable[..., FastAPI],
+) -> None:
+    app = probe_app(app_factory)
+    secret = f"hash-{uuid.uuid4().hex}"
+    with capture_logs() as logs:
+        response = await request_once(app, "POST", "/api/v1/failing-probe", json={"value": secret})
+    assert response.status_code == 500
+    logged = json.dumps(logs.lines)
+    assert "division by zero" in logged  # the error was logged...
+    assert secret not in logged  # ...without the value it was run with
 
 
 async def test_text_the_database_cannot_store_is_a_422_not_a_500(

@@ -166,6 +166,21 @@ async def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget(
     assert [r.status_code for r in answers] == [400, 400, 429]
 
 
+async def test_an_ipv6_client_is_counted_by_its_64(limited: OpenClient) -> None:
+    prefix = f"2001:db8:{uuid.uuid4().hex[:4]}"  # 48 bits of its own: no other test's /64
+    async with limited(rate_limit_login="2/minute", trusted_proxies="127.0.0.1") as client:
+        answers = [
+            await client.post(LOGIN, data=login_form(), headers={"X-Forwarded-For": address})
+            for address in (f"{prefix}:1::1", f"{prefix}:1:ffff::2", f"{prefix}:1:0:1:0:3")
+        ]
+        next_64 = await client.post(
+            LOGIN, data=login_form(), headers={"X-Forwarded-For": f"{prefix}:2::1"}
+        )
+    # Three addresses of one /64 share its budget; the next /64 has its own.
+    assert [r.status_code for r in answers] == [400, 400, 429]
+    assert next_64.status_code == 400
+
+
 async def test_rate_limit_enabled_false_turns_every_limit_off(limited: OpenClient) -> None:
     async with limited(
         rate_limit_enabled=False, rate_limit_default="1/minute", rate_limit_login="1/minute"
@@ -174,14 +189,21 @@ async def test_rate_limit_enabled_false_turns_every_limit_off(limited: OpenClien
         schema = (await client.get("/openapi.json")).json()
     assert [r.status_code for r in answers] == [400, 400, 400]
     assert "X-RateLimit-Limit" not in answers[0].headers
-    # Only the per-account login throttle (not a rate limit) still answers 429.
+    # Only the per-account login throttle (not a rate limit) still answers 429: on the
+    # routes that check a password or a code.
     documented = [
         path
         for path, operations in schema["paths"].items()
         for operation in operations.values()
         if "429" in operation["responses"]
     ]
-    assert documented == ["/api/v1/auth/jwt/login", "/api/v1/auth/jwt/login/2fa"]
+    assert sorted(documented) == [
+        "/api/v1/auth/2fa/disable",
+        "/api/v1/auth/jwt/login",
+        "/api/v1/auth/jwt/login/2fa",
+        "/api/v1/auth/reauth",
+        "/api/v1/users/me",
+    ]
 
 
 async def test_the_schema_documents_429_on_api_routes_only(client: httpx.AsyncClient) -> None:

@@ -121,6 +121,14 @@ def test_trusted_proxies_must_be_ip_addresses_or_networks() -> None:
     assert error_line(trusted_proxies="10.0.0.1,proxy.local").startswith("TRUSTED_PROXIES:")
 
 
+@pytest.mark.parametrize("network", ["10.0.0.1/8", "2001:db8::1/64"])
+def test_a_trusted_network_with_host_bits_set_is_refused(network: str) -> None:
+    # uvicorn would ignore it silently, and every client would count as the proxy.
+    line = error_line(trusted_proxies=network)
+    assert line.startswith("TRUSTED_PROXIES:")
+    assert "host bits set" in line
+
+
 @pytest.mark.parametrize(
     ("values", "variable"),
     [

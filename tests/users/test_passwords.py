@@ -87,3 +87,10 @@ def test_the_common_password_list_has_the_most_used_passwords_of_breach_corpora(
     assert len([p for p in common_passwords() if 8 <= len(p) <= 128]) >= 10_000
     assert is_common("Password1") and is_common("12345678")
     assert not is_common(PASSWORD)
+
+
+def test_hashing_admits_a_second_of_work_per_thread_but_never_half_the_pool_or_more() -> None:
+    assert PasswordHasher(max_concurrency=1, database_connections=20).max_admitted == 9
+    # Seven threads would admit 63: the cap leaves the other routes half of 20 connections.
+    assert PasswordHasher(max_concurrency=7, database_connections=20).max_admitted == 10
+    assert PasswordHasher(max_concurrency=1, database_connections=2).max_admitted == 1
