@@ -31,6 +31,7 @@ from shared.api.error_handlers import (
     install_error_handlers,
 )
 from shared.api.openapi_schema import complete_schema
+from shared.api.permissions import Permission, PermissionCatalog
 from shared.api.provided import check_provided
 from shared.data.db import ConnectionTurns, make_engine, make_session_factory
 from shared.data.redis_client import make_redis
@@ -67,6 +68,10 @@ def every_schedule() -> list[Schedule]:
     """The kernel's housekeeping and every module's."""
     kernel = Schedule("kernel.purge_job_history", "47 * * * *", purge_job_history)
     return [kernel, *(schedule for module in MODULES for schedule in module.schedules)]
+
+
+def declared_permissions() -> list[tuple[str, tuple[Permission, ...]]]:
+    return [(module.name, module.permissions) for module in MODULES]
 
 
 def task_registry(email_delivery: EmailDelivery, *extra: tuple[str, Handlers]) -> TaskRegistry:
@@ -112,7 +117,9 @@ class AppContainer(containers.DeclarativeContainer):
     )
     worker = providers.Singleton(Worker, settings, job_runner, job_metrics, housekeeper)
 
-    auth = providers.Container(AuthContainer, settings=settings, jobs=jobs)
+    # Every module's declared permissions (shared/api/permissions.py).
+    permissions = providers.Singleton(PermissionCatalog, providers.Callable(declared_permissions))
+    auth = providers.Container(AuthContainer, settings=settings, jobs=jobs, permissions=permissions)
     users = providers.Container(
         UsersContainer,
         settings=settings,
@@ -121,13 +128,12 @@ class AppContainer(containers.DeclarativeContainer):
         two_factor_switch=auth.two_factor,
         password_attempts=auth.password_attempts,
         jobs=jobs,
+        permissions=permissions,
     )
     # The kernel's authentication slot (shared/api/auth.py), filled by the auth module.
     authenticator = auth.authenticator
-    # Counts requests by the user id of a valid access token (else by address).
-    rate_limits = providers.Singleton(
-        RateLimits, settings, token_owner=auth.access_tokens.provided.owner
-    )
+    # Counts requests by the user of a valid access token, or the API key (else by address).
+    rate_limits = providers.Singleton(RateLimits, settings, token_owner=auth.rate_limit_owners)
 
 
 @asynccontextmanager
@@ -216,7 +222,8 @@ def create_app(
     app.state.container = container
 
     install_error_handlers(app)
-    complete_schema(app)  # the kernel's answers and headers, on every route's schema
+    # The kernel's answers and headers, and the permissions, on every route's schema.
+    complete_schema(app, container.permissions())
     # Added innermost first. From the outside in: the client's real address (X-Forwarded-For
     # believed only from TRUSTED_PROXIES), the request id, the security headers, telemetry,
     # CORS and compression (so error responses get them too), the catch-all 500, the

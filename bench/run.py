@@ -145,7 +145,7 @@ class Benchmark:
                     self._comparison("floor", "bench.floor:create_app", workers) as floor,
                     self._comparison("reference", "bench.reference:create_app", workers) as ref,
                 ):
-                    for scenario in self._scenarios(token):
+                    for scenario in self._scenarios(token, self._api_key(service, token)):
                         for connections in self.plan.connections:
                             urls = {"service": service, "floor": floor, "reference": ref}
                             rows.append(self._compare(scenario, workers, connections, urls))
@@ -179,7 +179,19 @@ class Benchmark:
             response.raise_for_status()
             return str(response.json()["access_token"])
 
-    def _scenarios(self, token: str) -> list[Scenario]:
+    @staticmethod
+    def _api_key(service: str, token: str) -> str:
+        """A key of the benchmark user, minted just after its login (sudo mode holds)."""
+        with httpx.Client(base_url=service, timeout=30) as client:
+            response = client.post(
+                "/api/v1/auth/api-keys",
+                headers={"Authorization": f"Bearer {token}"},
+                json={"name": "bench", "scopes": ["items:read", "items:write"]},
+            )
+            response.raise_for_status()
+            return str(response.json()["key"])
+
+    def _scenarios(self, token: str, api_key: str) -> list[Scenario]:
         item = '{"title": "Bench item", "price": "9.99", "quantity": 1, "tags": ["bench"]}'
         return [
             Scenario("GET /health", "GET", "/health"),
@@ -189,6 +201,14 @@ class Benchmark:
                 "GET",
                 "/api/v1/items",
                 token=token,
+                ids_file=self.ids_file,
+            ),
+            # The same, authenticated by an API key instead of a session's access token.
+            Scenario(
+                "GET /api/v1/items/{id} (key)",
+                "GET",
+                "/api/v1/items",
+                token=api_key,
                 ids_file=self.ids_file,
             ),
             Scenario(

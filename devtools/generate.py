@@ -48,6 +48,7 @@ def placeholders(root: Path, name: str, entity: str | None = None) -> dict[str, 
     return {
         "module": name,
         "Module": _camel(name),
+        "MODULE": name.upper(),
         "entity": entity,
         "Entity": _camel(entity),
         "ENTITY": entity.upper(),

@@ -142,6 +142,14 @@ def render(modules: Iterable[Module], root: Path) -> str:
             out += [f"| {method} | `{path}` | {summary} |" for method, path, summary in routes]
             out.append("")
         out.append(_line("Tables", sorted(tables.get(module.name, ()))))
+        if module.permissions:
+            out.append("**Permissions**\n")
+            out.append("| permission | members hold it | description |\n|---|---|---|")
+            out += [
+                f"| `{p.name}` | {'yes' if p.members else 'no'} | {p.description} |"
+                for p in sorted(module.permissions, key=lambda p: p.name)
+            ]
+            out.append("")
         out.append(_line("Publishes", [e.name for e in published[module.name]], "nothing"))
         inbox = [e.name for e in declared[module.name] if e in module.handlers]
         if inbox:

@@ -12,6 +12,7 @@ from dependency_injector import containers, providers
 from fastapi import APIRouter
 from sqlalchemy.orm import Mapper
 
+from .api.permissions import Permission
 from .jobs.messages import Handlers
 from .jobs.schedules import Schedule
 from .jobs.schema import ENGINE_TABLES
@@ -31,6 +32,9 @@ class Module:
     prefix: str = "/api/v1"
     # Whether its routes count against the client's rate limits (the probes do not).
     rate_limited: bool = True
+    # The permissions its routes need (`permitted(...)`), named "<module>:<verb>": roles and
+    # API-key scopes are made of them.
+    permissions: tuple[Permission, ...] = ()
     # Start-up and shutdown work: entered in the app's lifespan, given the root container.
     lifespan: Callable[[Any], AbstractAsyncContextManager[None]] | None = None
     # Background work the module handles: the handler of each of its jobs, and of each
@@ -62,7 +66,7 @@ def _tables_of(models: str) -> frozenset[str]:
 
 
 # What the root container hands a module's container that asks for it.
-KERNEL_PROVIDERS = ("settings", "session_factory", "jobs", "redis")
+KERNEL_PROVIDERS = ("settings", "session_factory", "jobs", "redis", "permissions")
 
 
 def mount_module_containers(root: containers.Container, modules: Iterable[Module]) -> None:

@@ -54,6 +54,19 @@ async def create_account(client: httpx.AsyncClient, name: str = "user") -> Accou
     return Account(user_id, email, PASSWORD, await login(client, email))
 
 
+async def create_api_key(
+    client: httpx.AsyncClient, account: Account, scopes: list[str], name: str = "a key"
+) -> dict[str, Any]:
+    """A new API key of `account` (logged in within REAUTH_WINDOW_MINUTES): its ApiKeyRead
+    and, as `key`, the secret."""
+    response = await client.post(
+        "/api/v1/auth/api-keys", headers=account.headers, json={"name": name, "scopes": scopes}
+    )
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
 async def grant_superuser(connection: AsyncConnection, account: Account) -> None:
     await connection.execute(
         text("UPDATE users SET is_superuser = true WHERE id = :id"), {"id": account.id}

@@ -7,7 +7,7 @@ from shared.jobs.schedules import Schedule
 from shared.module import Module
 
 from .container import AuditContainer
-from .router import router
+from .router import AUDIT_READ, router
 
 
 async def purge_old_entries(session: AsyncSession, container: Any) -> int:
@@ -23,4 +23,5 @@ module = Module(
     models="modules.audit.models",
     schedules=(Schedule("audit.purge_old_entries", "23 * * * *", purge_old_entries),),
     container=AuditContainer,
+    permissions=(AUDIT_READ,),
 )

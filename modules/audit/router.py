@@ -3,9 +3,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from shared.api.auth import CurrentSuperuser
+from shared.api.auth import Caller
 from shared.api.error_handlers import error_responses
 from shared.api.pagination import PageCursor, PageLimit
+from shared.api.permissions import Permission, permitted
 from shared.api.provided import provided
 from shared.data.db import SessionDep
 
@@ -15,16 +16,18 @@ from .service import AuditFilter, AuditLog
 router = APIRouter(prefix="/audit", tags=["audit"])
 AuditLogDep = Annotated[AuditLog, Depends(provided("audit.log"))]
 
+AUDIT_READ = Permission("audit:read", "Read the audit trail (GET /audit)")
+
 
 @router.get(
     "",
-    summary="The audit trail (superusers)",
+    summary="The audit trail",
     description="Newest first. Filters combine; a cursor only continues the filter it came "
     "from (`INVALID_CURSOR` otherwise). Entries appear within seconds of the action.",
     responses=error_responses(400, 401, 403, 422),
 )
 async def list_audit_events(
-    _: CurrentSuperuser,
+    _: Annotated[Caller, permitted(AUDIT_READ)],
     log: AuditLogDep,
     session: SessionDep,
     limit: PageLimit = 20,

@@ -7,7 +7,7 @@ from fastapi_users import exceptions
 
 from modules.audit.public import AuditTrailDep
 from modules.users.public import PasswordWork, UserCreate, UserManagerDep, UserRead
-from shared.api.auth import CurrentCaller
+from shared.api.auth import PUBLIC, SessionCaller
 from shared.api.error_handlers import ErrorEnvelope, error_responses
 from shared.api.provided import provided
 from shared.data.db import UnitOfWork
@@ -46,6 +46,7 @@ THROTTLED = "Rate limited, or the account is throttled (`LOGIN_THROTTLED`): see 
 
 @router.post(
     "/register",
+    openapi_extra=PUBLIC,
     dependencies=[PasswordWork],
     summary="Create an account",
     status_code=status.HTTP_201_CREATED,
@@ -73,6 +74,7 @@ async def register(
 
 @router.post(
     "/jwt/login",
+    openapi_extra=PUBLIC,
     dependencies=[PasswordWork],
     response_model=TokenPair,
     summary="Log in: open a session",
@@ -122,6 +124,7 @@ async def login(
 
 @router.post(
     "/jwt/refresh",
+    openapi_extra=PUBLIC,
     response_model=TokenPair,
     summary="Trade a refresh token for a new pair",
     description="The refresh token is used up. Presented again within "
@@ -154,20 +157,20 @@ async def refresh(
     "/jwt/logout",
     summary="Log out: end this session",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(401),
+    responses=error_responses(401, 403),
 )
 async def logout(
-    caller: CurrentCaller,
+    caller: SessionCaller,
     login_sessions: LoginSessionsDep,
     audit: AuditTrailDep,
     session: UnitOfWork,
 ) -> Response:
-    await login_sessions.revoke(session, caller.session_id)
+    await login_sessions.revoke(session, caller.login_session_id)
     await audit.record(
         "auth.logout",
         actor_id=caller.id,
         target_type="session",
-        target_id=caller.session_id,
+        target_id=caller.login_session_id,
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -176,10 +179,10 @@ async def logout(
     "/jwt/logout-all",
     summary="Log out everywhere: end every session",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(401),
+    responses=error_responses(401, 403),
 )
 async def logout_all(
-    caller: CurrentCaller,
+    caller: SessionCaller,
     login_sessions: LoginSessionsDep,
     audit: AuditTrailDep,
     session: UnitOfWork,
@@ -191,6 +194,7 @@ async def logout_all(
 
 @router.post(
     "/forgot-password",
+    openapi_extra=PUBLIC,
     dependencies=[PasswordWork],
     summary="E-mail a password-reset link",
     description="Always 202, whether or not the account exists. An address gets at most "
@@ -223,6 +227,7 @@ async def forgot_password(
 
 @router.post(
     "/reset-password",
+    openapi_extra=PUBLIC,
     dependencies=[PasswordWork],
     summary="Set a new password with a reset token",
     description="Every session of the user is revoked.",
@@ -254,6 +259,7 @@ async def reset_password(
 
 @router.post(
     "/request-verify-token",
+    openapi_extra=PUBLIC,
     summary="E-mail a verification link",
     description="Always 202, whether or not the account exists. An address gets at most "
     "`EMAILS_PER_ADDRESS_PER_HOUR` reset and verification e-mails an hour; past that the "
@@ -275,7 +281,12 @@ async def request_verify_token(
     return Response(status_code=status.HTTP_202_ACCEPTED)
 
 
-@router.post("/verify", summary="Verify an e-mail address", responses=error_responses(400, 422))
+@router.post(
+    "/verify",
+    summary="Verify an e-mail address",
+    responses=error_responses(400, 422),
+    openapi_extra=PUBLIC,
+)
 async def verify(
     body: VerifyRequest,
     manager: UserManagerDep,

@@ -3,10 +3,12 @@ from datetime import timedelta
 from dependency_injector import containers, providers
 
 from shared.api.pagination import CursorCodec
+from shared.api.permissions import PermissionCatalog
 from shared.jobs.queue import JobQueue
 from shared.settings import Settings
 
-from .authenticator import SessionTokenAuthenticator
+from .api_keys import ApiKeys, ApiKeySecrets
+from .authenticator import BearerAuthenticator, RateLimitOwners
 from .emails import AccountEmails
 from .login_sessions import LoginSessions
 from .mail_quota import MailQuotas
@@ -52,6 +54,7 @@ def _two_factor(settings: Settings) -> TwoFactor:
 class AuthContainer(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     jobs = providers.Dependency(instance_of=JobQueue)
+    permissions = providers.Dependency(instance_of=PermissionCatalog)
 
     access_tokens = providers.Singleton(_access_tokens, settings)
     login_sessions = providers.Singleton(_login_sessions, settings, access_tokens)
@@ -59,5 +62,10 @@ class AuthContainer(containers.DeclarativeContainer):
     password_attempts = providers.Singleton(PasswordAttempts, login_throttles)
     mail_quotas = providers.Singleton(MailQuotas, settings.provided.emails_per_address_per_hour)
     two_factor = providers.Singleton(_two_factor, settings)
-    authenticator = providers.Singleton(SessionTokenAuthenticator, access_tokens)
+    api_key_secrets = providers.Singleton(
+        ApiKeySecrets, providers.Callable(lambda s: s.secret_key.get_secret_value(), settings)
+    )
+    api_keys = providers.Singleton(ApiKeys, api_key_secrets)
+    authenticator = providers.Singleton(BearerAuthenticator, access_tokens, permissions)
+    rate_limit_owners = providers.Singleton(RateLimitOwners, access_tokens, api_key_secrets)
     account_emails = providers.Singleton(AccountEmails, settings, jobs)

@@ -60,6 +60,9 @@ class AccountEmails:
         state = "on" if enabled else "off"
         await self._alert(session, user.email, f"Two-factor login was turned {state}")
 
+    async def send_api_key_created(self, session: AsyncSession, user: User, name: str) -> None:
+        await self._alert(session, user.email, "An API key was created", f'It is named "{name}".')
+
     async def _alert(self, session: AsyncSession, to: str, subject: str, detail: str = "") -> None:
         text = f"{subject} just now. {detail}".rstrip()
         await self.jobs.enqueue(

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
 from shared.data.db import utcnow
@@ -127,3 +128,25 @@ class MailQuota(SQLModel, table=True):
     key: str = Field(max_length=64, primary_key=True)
     window_start: datetime = Field(sa_type=_timestamp(), nullable=False, index=True)
     sent: int = Field(nullable=False)
+
+
+class ApiKey(SQLModel, table=True):
+    """A personal access token: acts as its owner, within its scopes, until it expires or is
+    revoked."""
+
+    __tablename__ = "api_keys"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = _user_id()
+    name: str = Field(max_length=100)
+    scopes: list[str] = Field(sa_column=sa.Column(ARRAY(sa.String(100)), nullable=False))
+    # The key's first characters, for its owner (and secret scanners) to recognise it.
+    prefix: str = Field(max_length=12)
+    # SHA-256 of the key: the key itself is never stored. A key carries 190 random bits, so
+    # a fast hash is enough (a slow one would cost every request it authenticates).
+    key_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=_timestamp(), nullable=False)
+    expires_at: datetime = Field(sa_type=_timestamp(), nullable=False)
+    # To the minute: written when the key is used a minute or more after the last write.
+    last_used_at: datetime | None = Field(default=None, sa_type=_timestamp(), nullable=True)
+    revoked_at: datetime | None = Field(default=None, sa_type=_timestamp(), nullable=True)

@@ -1,12 +1,12 @@
 """/auth/reauth: the caller proves their password again, for the routes that need a recent
 proof ("sudo mode", `RecentlyAuthenticated`): a stolen access token alone is not enough to
-turn two-factor login on or off or to delete the account."""
+turn two-factor login on or off, to create an API key or to delete the account."""
 
 from fastapi import APIRouter, Response, status
 
 from modules.audit.public import AuditTrailDep
 from modules.users.public import InvalidCurrentPassword, PasswordWork, UserManagerDep, account_of
-from shared.api.auth import CurrentCaller
+from shared.api.auth import SessionCaller
 from shared.api.error_handlers import ErrorEnvelope, error_responses
 from shared.data.db import UnitOfWork
 
@@ -22,19 +22,20 @@ router = APIRouter(prefix="/auth", tags=["auth"])  # joined into one by router.p
     dependencies=[PasswordWork],
     summary="Prove the password again (sudo mode)",
     description="Routes that need a recent proof (`/auth/2fa/setup`, `/enable`, `/disable`, "
-    "`DELETE /users/me`) accept this session for `REAUTH_WINDOW_MINUTES` afterwards. `code` "
+    "`POST /auth/api-keys`, `DELETE /users/me`) accept this session for "
+    "`REAUTH_WINDOW_MINUTES` afterwards. `code` "
     "(a TOTP code or an unused recovery code) is required when two-factor login is on. A wrong "
     "password or code counts as a failed login of the account.",
     status_code=status.HTTP_204_NO_CONTENT,
     responses={
         204: {"description": "Proved"},
-        **error_responses(400, 401, 422),
+        **error_responses(400, 401, 403, 422),
         429: {"model": ErrorEnvelope, "description": "Rate limited, or `LOGIN_THROTTLED`"},
     },
 )
 async def reauthenticate(
     body: ReauthRequest,
-    caller: CurrentCaller,
+    caller: SessionCaller,
     manager: UserManagerDep,
     two_factor: TwoFactorDep,
     attempts: PasswordAttemptsDep,
@@ -57,6 +58,6 @@ async def reauthenticate(
             )
             raise MfaInvalidCode
         await attempts.succeeded(session, user)
-    await login_sessions.mark_authenticated(session, caller.session_id)
+    await login_sessions.mark_authenticated(session, caller.login_session_id)
     await audit.record_on_user("auth.reauth.succeeded", user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from modules.users.public import NEW_PASSWORD_DESCRIPTION, NEW_PASSWORD_RULES
 from shared.api.error_handlers import ErrorBody
@@ -110,3 +110,39 @@ class MfaRequiredEnvelope(BaseModel):
     """`401 MFA_REQUIRED`: the password was right; the second factor is next."""
 
     error: MfaRequiredBody
+
+
+class ApiKeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100, examples=["nightly export"])
+    scopes: list[Annotated[str, Field(max_length=100)]] = Field(
+        min_length=1,
+        max_length=100,
+        description="Permissions the key may use (`GET /api/v1/permissions`), each held by "
+        "the caller.",
+        examples=[["items:read"]],
+    )
+    expires_in_days: int = Field(default=90, ge=1, le=365)
+
+
+class ApiKeyRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    scopes: list[str]
+    prefix: str = Field(description="The key's first 12 characters.", examples=["mlt_Xy3kP9aQ"])
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None = Field(description="To the minute.")
+
+
+class NewApiKey(ApiKeyRead):
+    key: str = Field(
+        description="The key, for `Authorization: Bearer …`: shown only in this answer."
+    )
+
+
+class ApiKeyList(BaseModel):
+    """The caller's keys not revoked, newest first."""
+
+    data: list[ApiKeyRead]

@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Response, status
 
 from modules.audit.public import AuditTrailDep
-from shared.api.auth import CurrentCaller
+from shared.api.auth import SessionCaller
 from shared.api.error_handlers import error_responses
 from shared.api.pagination import PageCursor, PageLimit
 from shared.data.db import SessionDep, UnitOfWork
@@ -21,10 +21,10 @@ router = APIRouter(prefix="/auth", tags=["auth"])  # joined into one by router.p
     summary="The caller's live sessions",
     description="Sessions not revoked and not expired, newest first; `current` marks the one "
     "of the calling access token.",
-    responses=error_responses(400, 401, 422),
+    responses=error_responses(400, 401, 403, 422),
 )
 async def list_sessions(
-    caller: CurrentCaller,
+    caller: SessionCaller,
     login_sessions: LoginSessionsDep,
     session: SessionDep,
     limit: PageLimit = 20,
@@ -41,7 +41,7 @@ async def list_sessions(
             expires_at=row.expires_at,
             ip=row.ip,
             user_agent=row.user_agent,
-            current=row.id == caller.session_id,
+            current=row.id == caller.login_session_id,
         )
         for row in rows
     ]
@@ -54,11 +54,11 @@ async def list_sessions(
     description="Its refresh and access tokens stop working at once; ending the caller's own "
     "session is a logout. Another user's session reads as unknown.",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 403, 404),
 )
 async def delete_session(
     session_id: str,
-    caller: CurrentCaller,
+    caller: SessionCaller,
     login_sessions: LoginSessionsDep,
     audit: AuditTrailDep,
     session: UnitOfWork,

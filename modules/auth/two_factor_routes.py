@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response, status
 
 from modules.audit.public import AuditTrailDep
 from modules.users.public import InvalidCurrentPassword, PasswordWork, UserManagerDep, account_of
-from shared.api.auth import RecentlyAuthenticated
+from shared.api.auth import PUBLIC, RecentlyAuthenticated
 from shared.api.error_handlers import ErrorEnvelope, error_responses
 from shared.data.db import UnitOfWork
 from shared.edge.rate_limit import stricter_limit
@@ -37,6 +37,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])  # joined into one by router.p
 
 @router.post(
     "/jwt/login/2fa",
+    openapi_extra=PUBLIC,
     response_model=TokenPair,
     summary="Log in, second step: trade the mfa_token and a code for a session",
     description="`code` is a TOTP code or an unused recovery code. Five wrong codes end the "
@@ -80,7 +81,7 @@ async def login_second_step(
     "confirm with `/auth/2fa/enable`. The secret is never shown again. Needs a password proved "
     "within `REAUTH_WINDOW_MINUTES` (at login or with `/auth/reauth`), else `401 "
     "REAUTH_REQUIRED`.",
-    responses=error_responses(401, 409),
+    responses=error_responses(401, 403, 409),
 )
 async def set_up_two_factor(
     caller: RecentlyAuthenticated, two_factor: TwoFactorDep, session: UnitOfWork
@@ -98,7 +99,7 @@ async def set_up_two_factor(
     summary="Turn two-factor login on with a code from the pending secret",
     description="Answers 10 single-use recovery codes, shown only this once. Needs a recent "
     "password proof, as `/auth/2fa/setup`.",
-    responses=error_responses(400, 401, 409, 422),
+    responses=error_responses(400, 401, 403, 409, 422),
 )
 async def enable_two_factor(
     body: TwoFactorEnableRequest,
@@ -133,7 +134,7 @@ async def enable_two_factor(
     "login of the account.",
     status_code=status.HTTP_204_NO_CONTENT,
     responses={
-        **error_responses(400, 401, 409, 422),
+        **error_responses(400, 401, 403, 409, 422),
         429: {"model": ErrorEnvelope, "description": "Rate limited, or `LOGIN_THROTTLED`"},
     },
 )

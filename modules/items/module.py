@@ -8,7 +8,7 @@ from shared.module import Module
 
 from .container import ItemsContainer
 from .idempotency import forget_idempotency_keys
-from .router import router
+from .router import ITEMS_READ, ITEMS_WRITE, router
 
 
 async def purge_expired_idempotency_keys(session: AsyncSession, container: Any) -> int:
@@ -27,4 +27,5 @@ module = Module(
         ),
     ),
     container=ItemsContainer,
+    permissions=(ITEMS_READ, ITEMS_WRITE),
 )

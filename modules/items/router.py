@@ -3,9 +3,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
-from shared.api.auth import CurrentCaller
+from shared.api.auth import Caller
 from shared.api.error_handlers import error_responses
 from shared.api.pagination import PageCursor, PageLimit
+from shared.api.permissions import Permission, permitted
 from shared.api.provided import provided
 from shared.data.db import SessionDep, UnitOfWork
 
@@ -21,6 +22,13 @@ LOCATION = {"Location": {"description": "The new item's URL.", "schema": {"type"
 
 
 ItemsServiceDep = Annotated[ItemsService, Depends(provided("items.service"))]
+
+# Every active user holds both (members=True); ownership still applies on top: a user reaches
+# only their own items, a superuser every item.
+ITEMS_READ = Permission("items:read", "Read items", members=True)
+ITEMS_WRITE = Permission("items:write", "Create, change and delete items", members=True)
+ItemsReader = Annotated[Caller, permitted(ITEMS_READ)]
+ItemsWriter = Annotated[Caller, permitted(ITEMS_WRITE)]
 
 
 NO_VERSION = -1  # matches no item: the update is refused with 412
@@ -57,12 +65,12 @@ def _item_response(item: ItemRead, status_code: int = 200) -> Response:
     "first response again and creates nothing; the same key with another body is 409.",
     responses={
         201: {"headers": ETAG | LOCATION, "description": "Created"},
-        **error_responses(401, 409, 422),
+        **error_responses(401, 403, 409, 422),
     },
 )
 async def create_item(
     body: ItemCreate,
-    caller: CurrentCaller,
+    caller: ItemsWriter,
     service: ItemsServiceDep,
     session: UnitOfWork,
     idempotency_key: Annotated[
@@ -80,10 +88,10 @@ async def create_item(
     description="Keyset pagination (stable while items are added or removed). Users see their "
     "own items; superusers see all and may filter by `owner_id`. `q` matches title or "
     "description, case-insensitively and literally.",
-    responses=error_responses(400, 401, 422),
+    responses=error_responses(400, 401, 403, 422),
 )
 async def list_items(
-    caller: CurrentCaller,
+    caller: ItemsReader,
     service: ItemsServiceDep,
     session: SessionDep,
     limit: PageLimit = 20,
@@ -118,12 +126,12 @@ def _names_version(if_none_match: str, version: int) -> bool:
     responses={
         200: {"headers": ETAG, "description": "The item"},
         304: {"headers": ETAG, "description": "Not modified: `If-None-Match` names its version"},
-        **error_responses(401, 404),
+        **error_responses(401, 403, 404),
     },
 )
 async def get_item(
     item_id: str,
-    caller: CurrentCaller,
+    caller: ItemsReader,
     service: ItemsServiceDep,
     session: SessionDep,
     if_none_match: Annotated[
@@ -151,13 +159,13 @@ async def get_item(
     "refused (412) unless the item is still at that version.",
     responses={
         200: {"headers": ETAG, "description": "The updated item"},
-        **error_responses(401, 404, 412, 422),
+        **error_responses(401, 403, 404, 412, 422),
     },
 )
 async def update_item(
     item_id: str,
     body: ItemUpdate,
-    caller: CurrentCaller,
+    caller: ItemsWriter,
     service: ItemsServiceDep,
     session: UnitOfWork,
     if_match: Annotated[
@@ -174,10 +182,10 @@ async def update_item(
     "/{item_id}",
     summary="Delete an item",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 403, 404),
 )
 async def delete_item(
-    item_id: str, caller: CurrentCaller, service: ItemsServiceDep, session: UnitOfWork
+    item_id: str, caller: ItemsWriter, service: ItemsServiceDep, session: UnitOfWork
 ) -> Response:
     await service.delete(session, caller, item_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,12 +1,14 @@
 from dependency_injector import containers, providers
 
 from shared.api.pagination import CursorCodec
+from shared.api.permissions import PermissionCatalog
 from shared.jobs.queue import JobQueue
 from shared.settings import Settings
 
 from .manager import UserManager
 from .passwords import PasswordHasher
 from .ports import AccountMailer, PasswordAttempts, SessionRevoker, TwoFactorSwitch
+from .roles import Roles
 from .service import UsersService
 
 
@@ -22,6 +24,7 @@ class UsersContainer(containers.DeclarativeContainer):
     two_factor_switch: providers.Dependency[TwoFactorSwitch] = providers.Dependency()
     password_attempts: providers.Dependency[PasswordAttempts] = providers.Dependency()
     jobs = providers.Dependency(instance_of=JobQueue)
+    permissions = providers.Dependency(instance_of=PermissionCatalog)
 
     password_hasher = providers.Singleton(
         PasswordHasher, database_connections=providers.Callable(_database_connections, settings)
@@ -40,3 +43,4 @@ class UsersContainer(containers.DeclarativeContainer):
     service = providers.Singleton(
         UsersService, providers.Singleton(CursorCodec.from_settings, settings)
     )
+    roles = providers.Singleton(Roles, permissions)

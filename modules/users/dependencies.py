@@ -13,6 +13,7 @@ from .database import UserDatabase
 from .manager import UserManager
 from .models import User
 from .passwords import admit_password_work
+from .roles import Roles
 from .service import UsersService
 
 
@@ -30,6 +31,7 @@ UserManagerDep = Annotated[UserManager, Depends(get_user_manager)]
 # First in a hashing route's `dependencies=[...]`: its turn at hashing, before any connection.
 PasswordWork = Depends(admit_password_work, scope="function")
 UsersServiceDep = Annotated[UsersService, Depends(provided("users.service"))]
+RolesDep = Annotated[Roles, Depends(provided("users.roles"))]
 
 
 def account_of(caller: Caller) -> User:

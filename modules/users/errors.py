@@ -1,4 +1,4 @@
-from shared.errors import BadRequest, Conflict, NotFound
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 
 
 class UserNotFound(NotFound):
@@ -24,3 +24,24 @@ class EmailAlreadyExists(Conflict):
 
 class InvalidPassword(BadRequest):
     code = "UPDATE_USER_INVALID_PASSWORD"
+
+
+class RoleNotFound(NotFound):
+    code = "ROLE_NOT_FOUND"
+    detail = "Role not found"
+
+
+class RoleAlreadyExists(Conflict):
+    code = "ROLE_ALREADY_EXISTS"
+    detail = "A role with this name already exists"
+
+
+class UnknownRole(BadRequest):
+    code = "UNKNOWN_ROLE"
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(f"No role is named {', '.join(names)}")
+
+
+class SuperuserOnly(Forbidden):
+    detail = "Only a superuser may do this"

@@ -2,6 +2,7 @@ import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
 from shared.data.db import utcnow
@@ -31,4 +32,39 @@ class User(SQLModel, table=True):
     )
     updated_at: datetime = Field(
         default_factory=utcnow, sa_type=sa.DateTime(timezone=True), nullable=False
+    )
+
+
+class Role(SQLModel, table=True):
+    """A named set of permissions, given to users by superusers. Its permissions are names
+    modules declare (shared/api/permissions.py), checked when the role is written."""
+
+    __tablename__ = "roles"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(max_length=50, unique=True)
+    description: str | None = Field(default=None, max_length=200)
+    permissions: list[str] = Field(
+        default_factory=list, sa_column=sa.Column(ARRAY(sa.String(100)), nullable=False)
+    )
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_type=sa.DateTime(timezone=True), nullable=False
+    )
+
+
+class UserRole(SQLModel, table=True):
+    """Who holds which role: gone with either."""
+
+    __tablename__ = "user_roles"
+
+    user_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    # Indexed: deleting or renaming a role finds its holders.
+    role_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True, index=True
+        )
     )

@@ -8,6 +8,7 @@ from shared.module import Module
 from .common_passwords import common_passwords
 from .first_superuser import ensure_superuser
 from .router import router
+from .user_routes import USERS_READ, USERS_WRITE
 
 
 @asynccontextmanager
@@ -29,4 +30,5 @@ module = Module(
     router=router,
     models="modules.users.models",
     lifespan=lifespan,
+    permissions=(USERS_READ, USERS_WRITE),
 )

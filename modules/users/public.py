@@ -10,6 +10,7 @@ from .events import UserDeleted
 from .first_superuser import ensure_superuser
 from .manager import UserManager
 from .models import User
+from .roles import role_permissions_of
 from .schemas import NEW_PASSWORD_DESCRIPTION, NEW_PASSWORD_RULES, UserCreate, UserRead
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "UserRead",
     "account_of",
     "ensure_superuser",
+    "role_permissions_of",
 ]

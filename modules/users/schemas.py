@@ -1,6 +1,6 @@
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi_users import schemas
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
@@ -11,6 +11,9 @@ from shared.api.pagination import Page
 from shared.api.partial_update import PartialUpdate
 
 FullName = Field(default=None, max_length=100, examples=["Ada Lovelace"])
+RoleName = Annotated[
+    str, Field(min_length=1, max_length=50, pattern=r"^[a-z0-9_-]+$", examples=["auditor"])
+]
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
 # The length rules in the schema only: the user manager checks them (with the others) and
@@ -35,6 +38,17 @@ class UserRead(BaseModel):
     is_verified: bool
     mfa_enabled: bool = Field(description="Two-factor login (TOTP) is on.")
     created_at: datetime
+    roles: list[str] = Field(default_factory=list, description="Role names, sorted.")
+
+
+class UserMe(UserRead):
+    """The caller's own account, with what they may do."""
+
+    permissions: list[str] = Field(
+        description="The caller's effective permissions, sorted (for an API key: those both "
+        "in its scopes and held by its owner).",
+        examples=[["items:read", "items:write"]],
+    )
 
 
 class UserCreate(schemas.BaseUserCreate):
@@ -83,7 +97,65 @@ class UserAdminUpdate(schemas.BaseUserUpdate, PartialUpdate):
         description="`false` turns the user's two-factor login off (account recovery); it "
         "can only be turned on by the user.",
     )
+    roles: list[RoleName] | None = Field(
+        default=None,
+        max_length=50,
+        description="Role names: the list replaces the user's roles (superusers only).",
+    )
 
 
 class UserPage(Page[UserRead]):
     """A page of users."""
+
+
+PermissionName = Annotated[str, Field(max_length=100, examples=["audit:read"])]
+RoleDescription = Field(default=None, max_length=200, examples=["Reads the audit trail"])
+PermissionNames = Field(
+    max_length=200, description="Declared permission names (`GET /api/v1/permissions`)."
+)
+
+
+class RoleCreate(BaseModel):
+    name: RoleName
+    description: str | None = RoleDescription
+    permissions: list[PermissionName] = PermissionNames
+
+
+class RoleUpdate(PartialUpdate):
+    """A partial update: holders (and their API keys) have the new permissions at once."""
+
+    nullable = frozenset({"description"})
+
+    name: RoleName | None = None
+    description: str | None = RoleDescription
+    permissions: list[PermissionName] | None = Field(
+        default=None, max_length=200, description=PermissionNames.description
+    )
+
+
+class RoleRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str = Field(examples=["auditor"])
+    description: str | None
+    permissions: list[str] = Field(examples=[["audit:read", "users:read"]])
+    created_at: datetime
+
+
+class RoleList(BaseModel):
+    """Every role, sorted by name."""
+
+    data: list[RoleRead]
+
+
+class PermissionRead(BaseModel):
+    name: str = Field(examples=["items:write"])
+    module: str = Field(description="The module that declares it.", examples=["items"])
+    description: str = Field(examples=["Create, change and delete items"])
+
+
+class PermissionList(BaseModel):
+    """Every declared permission, sorted by name."""
+
+    data: list[PermissionRead]

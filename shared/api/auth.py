@@ -10,7 +10,7 @@ use it without an import cycle.
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -40,13 +40,22 @@ class Account(Protocol):
     def is_superuser(self) -> bool: ...
 
 
+class AccountNotManagedByKeys(Forbidden):
+    detail = "An API key cannot manage the account: log in to do this"
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who is calling: an account, through one of its login sessions. Services take it to
-    decide what the request may see and change."""
+    """Who is calling: an account, through one of its login sessions or one of its API keys.
+    Services take it to decide what the request may see and change."""
 
     account: Account
-    session_id: uuid.UUID
+    # The login session (None: an API key is calling).
+    session_id: uuid.UUID | None
+    # What the caller may do (shared/api/permissions.py): for a key, only what is both in
+    # its scopes and held by its owner now.
+    permissions: frozenset[str] = frozenset()
+    api_key_id: uuid.UUID | None = None
     # When the caller last proved their password in this session (None: never in it).
     authenticated_at: datetime | None = None
 
@@ -56,7 +65,17 @@ class Caller:
 
     @property
     def is_superuser(self) -> bool:
+        """The owner's ownership rules apply to their keys too (a superuser's key with
+        `items:read` reads every item); what only a superuser may *do* needs a session
+        (`CurrentSuperuser`)."""
         return self.account.is_superuser
+
+    @property
+    def login_session_id(self) -> uuid.UUID:
+        """The caller's login session; an API key has none and is refused (403)."""
+        if self.session_id is None:
+            raise AccountNotManagedByKeys
+        return self.session_id
 
 
 class Authenticator(Protocol):
@@ -75,8 +94,20 @@ async def authenticate(
     raise Unauthorized("Not authenticated")
 
 
-async def authenticate_superuser(caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
-    """As `authenticate`, and the caller must be a superuser (403 otherwise)."""
+async def authenticate_session(caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
+    """As `authenticate`, through a login session: an API key cannot manage the account
+    (sessions, 2FA, keys, the account itself) and gets 403."""
+    if caller.session_id is None:
+        raise AccountNotManagedByKeys
+    return caller
+
+
+async def authenticate_superuser(
+    caller: Annotated[Caller, Depends(authenticate_session)],
+) -> Caller:
+    """As `authenticate_session`, and the caller must be a superuser (403 otherwise). A
+    superuser's API key does not get this far: keys act within their scopes, and what only a
+    superuser may do has no scope."""
     if not caller.is_superuser:
         raise Forbidden("Superuser only")
     return caller
@@ -88,7 +119,7 @@ class ReauthRequired(Unauthorized):
 
 
 async def authenticate_recently(
-    request: Request, caller: Annotated[Caller, Depends(authenticate)]
+    request: Request, caller: Annotated[Caller, Depends(authenticate_session)]
 ) -> Caller:
     """As `authenticate`, and the caller proved their password within REAUTH_WINDOW_MINUTES
     ("sudo mode"): what a stolen access token alone must not be enough for."""
@@ -98,9 +129,16 @@ async def authenticate_recently(
     return caller
 
 
-# The caller of a route, for any module: `caller: CurrentCaller` (401 without a live session),
-# `caller: CurrentSuperuser` (403 for others) and `caller: RecentlyAuthenticated` (401
-# REAUTH_REQUIRED unless the password was proved within REAUTH_WINDOW_MINUTES).
+# The caller of a route, for any module. A route that needs a permission takes
+# `Annotated[Caller, permitted(X)]` (shared/api/permissions.py); otherwise it says whom it
+# serves: `CurrentCaller`, any logged-in user or API key (401 without one); `SessionCaller`,
+# a login session (403 for an API key); `CurrentSuperuser` (403 for others);
+# `RecentlyAuthenticated`, a session that proved its password within REAUTH_WINDOW_MINUTES
+# (401 REAUTH_REQUIRED otherwise). A route for anyone says so with `openapi_extra=PUBLIC`.
 CurrentCaller = Annotated[Caller, Depends(authenticate)]
+SessionCaller = Annotated[Caller, Depends(authenticate_session)]
 CurrentSuperuser = Annotated[Caller, Depends(authenticate_superuser)]
 RecentlyAuthenticated = Annotated[Caller, Depends(authenticate_recently)]
+# No token needed, said in the schema (`security: []`): a route without any of the above
+# must say it, or tests/test_route_guards.py fails (a route left open by oversight).
+PUBLIC: dict[str, Any] = {"security": []}

@@ -7,8 +7,11 @@ schema then knows every status it can get (openapi-python-client raises on any o
 - `413` on every route that takes a body (MAX_BODY_BYTES);
 - `X-Request-ID` on every response; `X-RateLimit-*` on every response of a rate-limited
   route, `Retry-After` on its `429`;
-- `security: []` on the routes that need no token, so a schema linter (and a reader) can
-  tell public from forgotten;
+- `security: []` on the probes, which need no token; an API route says it itself
+  (`openapi_extra=PUBLIC`), so the schema tells public from forgotten;
+- `x-permissions` on every operation that needs one: the scopes FastAPI wrote into its
+  `security` requirement from the route's `permitted(...)`, and every declared permission
+  as a scope of the bearer scheme, with its description;
 - `422` as the handlers send it: the envelope, not FastAPI's `HTTPValidationError`.
 """
 
@@ -17,6 +20,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from .error_handlers import ERROR_DESCRIPTIONS
+from .permissions import PermissionCatalog, permissions_in_schema
 
 ENVELOPE = {"$ref": "#/components/schemas/ErrorEnvelope"}
 _INTEGER = {"type": "integer"}
@@ -56,7 +60,10 @@ def _complete_operation(path: str, operation: dict[str, Any]) -> None:
             headers.update(RATE_LIMIT)
         if status == "429":
             headers.update(RETRY_AFTER)
-    operation.setdefault("security", [])  # no token needed (secured routes declare theirs)
+    if not path.startswith("/api/"):
+        operation.setdefault("security", [])  # the probes: no token needed
+    if permissions := permissions_in_schema(operation):
+        operation["x-permissions"] = permissions
 
 
 def _error(status: str) -> dict[str, Any]:
@@ -64,7 +71,14 @@ def _error(status: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": ENVELOPE}}}
 
 
-def complete_schema(app: FastAPI) -> None:
+def _declare_scopes(schema: dict[str, Any], catalog: PermissionCatalog) -> None:
+    schemes = schema.get("components", {}).get("securitySchemes", {})
+    for scheme in schemes.values():
+        for flow in scheme.get("flows", {}).values():
+            flow["scopes"] = {p.name: p.description for p in catalog.permissions}
+
+
+def complete_schema(app: FastAPI, catalog: PermissionCatalog) -> None:
     """Wrap `app.openapi` so the schema it builds (once) is completed as above."""
     build_schema = app.openapi
 
@@ -74,6 +88,7 @@ def complete_schema(app: FastAPI) -> None:
             for path, operations in schema["paths"].items():
                 for operation in operations.values():
                     _complete_operation(path, operation)
+            _declare_scopes(schema, catalog)
             components = schema.get("components", {}).get("schemas", {})
             for unused in ("HTTPValidationError", "ValidationError"):
                 components.pop(unused, None)

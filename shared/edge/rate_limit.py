@@ -2,10 +2,10 @@
 every worker and replica shares one budget, in memory otherwise.
 
 Every API route counts against the client's default budget (RATE_LIMIT_DEFAULT, one budget
-across all routes). The client is the user id of a valid access token, read without a database
-query, else the client's address (an IPv6 client's /64). An endpoint marked
-`@stricter_limit("login")` or `@stricter_limit("sensitive")` also counts against a per-address
-limit of its own.
+across all routes). The client is the user of a valid access token or an API key the service
+minted, read without a database query, else the client's address (an IPv6 client's /64). An
+endpoint marked `@stricter_limit("login")` or `@stricter_limit("sensitive")` also counts against
+a per-address limit of its own.
 
 Counted by one dependency, `enforce_rate_limit`, that `create_app` adds to the routes of every
 rate-limited module (not the probes). It runs after routing, so it knows the route. slowapi's
@@ -23,7 +23,6 @@ Redis.
 import ipaddress
 import math
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar, cast
 
@@ -45,7 +44,8 @@ from ..settings import Settings
 from .client import client_address
 
 StricterRule = Literal["login", "sensitive"]
-TokenOwner = Callable[[str], uuid.UUID | None]
+# Whom a bearer token's requests count against ("user:…", "api_key:…"), or None.
+TokenOwner = Callable[[str], str | None]
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 Counter = Callable[..., None]
 
@@ -118,7 +118,7 @@ class RateLimits:
         if scheme.lower() == "bearer" and token:
             owner = self._token_owner(token)
             if owner is not None:
-                return f"user:{owner}"
+                return owner
         return self._address(request)
 
     @staticmethod

@@ -51,7 +51,7 @@ async def test_register_creates_an_account_and_never_shows_the_hash(
     body = response.json()
     assert set(body) == {
         "id", "email", "full_name", "is_active", "is_superuser", "is_verified", "mfa_enabled",
-        "created_at",
+        "created_at", "roles",
     }  # fmt: skip
     assert (body["email"], body["full_name"]) == (email, "Ada Lovelace")
     assert (body["is_active"], body["is_superuser"], body["is_verified"]) == (True, False, False)

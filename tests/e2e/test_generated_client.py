@@ -133,3 +133,56 @@ async def test_a_generated_client_runs_the_whole_flow_without_hand_edits(
     assert missing.parsed.error.code == "ITEM_NOT_FOUND"
     for opened in (public, client):
         await opened.get_async_httpx_client().aclose()
+
+
+async def test_a_generated_client_runs_an_items_flow_with_an_api_key(
+    server: RunningServer, generated: ModuleType
+) -> None:
+    """A key is minted through the client in a login session, then used as the client's token
+    for items, within its scopes: a write outside them is a 403 the schema documents."""
+    models = part(generated, "models")
+    register = part(generated, "api.auth.auth_register")
+    login = part(generated, "api.auth.auth_login")
+    create_key = part(generated, "api.auth.auth_create_api_key")
+    create = part(generated, "api.items.items_create_item")
+    listing = part(generated, "api.items.items_list_items")
+    delete = part(generated, "api.items.items_delete_item")
+
+    public = generated.Client(base_url=server.base_url, raise_on_unexpected_status=True)
+    email = new_email("generated-key")
+    await register.asyncio_detailed(
+        client=public, body=models.UserCreate(email=email, password=PASSWORD)
+    )
+    logged_in = await login.asyncio_detailed(
+        client=public, body=models.BodyAuthLogin(username=email, password=PASSWORD)
+    )
+    session = generated.AuthenticatedClient(
+        base_url=server.base_url,
+        token=logged_in.parsed.access_token,
+        raise_on_unexpected_status=True,
+    )
+    keys = {}
+    for name, scopes in (("writer", ["items:read", "items:write"]), ("reader", ["items:read"])):
+        minted = await create_key.asyncio_detailed(
+            client=session, body=models.ApiKeyCreate(name=name, scopes=scopes, expires_in_days=1)
+        )
+        assert minted.status_code == 201
+        assert isinstance(minted.parsed, models.NewApiKey)
+        keys[name] = generated.AuthenticatedClient(
+            base_url=server.base_url, token=minted.parsed.key, raise_on_unexpected_status=True
+        )
+
+    body = models.ItemCreate(title="By key", price="1.00")
+    created = await create.asyncio_detailed(client=keys["writer"], body=body)
+    assert isinstance(created.parsed, models.ItemRead)
+    page = await listing.asyncio_detailed(client=keys["reader"])
+    assert isinstance(page.parsed, models.ItemPage)
+    assert [item.title for item in page.parsed.data] == ["By key"]
+    refused = await delete.asyncio_detailed(str(created.parsed.id), client=keys["reader"])
+    assert refused.status_code == 403
+    assert isinstance(refused.parsed, models.ErrorEnvelope)
+    assert "items:write" in refused.parsed.error.detail
+    deleted = await delete.asyncio_detailed(str(created.parsed.id), client=keys["writer"])
+    assert deleted.status_code == 204
+    for opened in (public, session, *keys.values()):
+        await opened.get_async_httpx_client().aclose()
