@@ -45,3 +45,7 @@ class UnknownRole(BadRequest):
 
 class SuperuserOnly(Forbidden):
     detail = "Only a superuser may do this"
+
+
+class OwnAccountThroughMe(Forbidden):
+    detail = "Change or delete your own account with /users/me"

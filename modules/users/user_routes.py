@@ -11,7 +11,7 @@ from shared.api.permissions import Permission, permitted
 from shared.data.db import SessionDep, UnitOfWork
 
 from .dependencies import PasswordWork, RolesDep, UserManagerDep, UsersServiceDep, account_of
-from .errors import InvalidCurrentPassword, SuperuserOnly
+from .errors import InvalidCurrentPassword, OwnAccountThroughMe, SuperuserOnly
 from .models import User
 from .roles import Roles
 from .schemas import UserAdminUpdate, UserMe, UserPage, UserRead, UserSelfUpdate
@@ -35,6 +35,18 @@ def _acts_as_superuser(caller: Caller) -> bool:
     """A superuser in a login session: their API keys act within scopes, and no scope grants
     what only a superuser may do."""
     return caller.is_superuser and caller.session_id is not None
+
+
+def _check_reach(caller: Caller, user: User, changed: frozenset[str] = frozenset()) -> None:
+    """What `users:write` does not reach: a superuser's account, the privilege fields, and the
+    caller's own account (/users/me asks for the current password, sudo mode and a session;
+    this route must not be a way around them)."""
+    if _acts_as_superuser(caller):
+        return
+    if user.id == caller.id:
+        raise OwnAccountThroughMe
+    if user.is_superuser or SUPERUSER_FIELDS & changed:
+        raise SuperuserOnly
 
 
 async def _read(session: AsyncSession, roles: Roles, user: User) -> UserRead:
@@ -166,7 +178,8 @@ async def get_user(
     description="May also set `is_active` and `is_verified`. Deactivating a user or setting "
     "their password ends all their sessions. Only a superuser (in a login session) may set "
     "`is_superuser`, `roles` (the list replaces the user's roles) or `mfa_enabled: false` "
-    "(turns the user's two-factor login off), or change a superuser's account.",
+    "(turns the user's two-factor login off), or change a superuser's account or their own "
+    "here (others use `/users/me`).",
     responses=error_responses(400, 401, 403, 404, 409, 422),
 )
 async def update_user(
@@ -181,8 +194,7 @@ async def update_user(
 ) -> UserRead:
     user = await service.get(session, user_id)
     changed = body.model_dump(exclude_unset=True)
-    if not _acts_as_superuser(caller) and (user.is_superuser or SUPERUSER_FIELDS & changed.keys()):
-        raise SuperuserOnly
+    _check_reach(caller, user, frozenset(changed))
     if body.is_superuser is False or body.is_active is False:
         await service.ensure_not_last_superuser(session, user)
     before = {flag: getattr(user, flag) for flag in AUDITED_FLAGS}
@@ -204,7 +216,8 @@ async def update_user(
 @router.delete(
     "/{user_id}",
     summary="Delete a user",
-    description="Only a superuser (in a login session) may delete a superuser's account.",
+    description="Only a superuser (in a login session) may delete a superuser's account, or "
+    "their own here (others use `/users/me`).",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(401, 403, 404, 409),
 )
@@ -217,8 +230,7 @@ async def delete_user(
     session: UnitOfWork,
 ) -> Response:
     user = await service.get(session, user_id)
-    if user.is_superuser and not _acts_as_superuser(caller):
-        raise SuperuserOnly
+    _check_reach(caller, user)
     await service.ensure_not_last_superuser(session, user)
     await manager.delete(user)
     await audit.record_on_user(

@@ -208,13 +208,16 @@ async def test_a_users_write_holder_cannot_touch_a_superuser_or_grant_privileges
         (bob, {"mfa_enabled": False}),
         (alice, {"is_superuser": True}),
         (alice, {"roles": []}),
+        (alice, {"password": "a-new-passphrase-here"}),  # /users/me asks for the current one
+        (alice, {"email": "elsewhere@example.com"}),
         (admin, {"full_name": "Not the admin"}),
         (admin, {"is_active": False}),
     ):
         refused = await client.patch(f"{USERS}/{target.id}", headers=alice.headers, json=body)
         assert refused.status_code == 403, body
-    refused_delete = await client.delete(f"{USERS}/{admin.id}", headers=alice.headers)
-    assert refused_delete.status_code == 403
+    for target in (admin, alice):
+        refused_delete = await client.delete(f"{USERS}/{target.id}", headers=alice.headers)
+        assert refused_delete.status_code == 403
     admin_now = (await client.get(f"{USERS}/{admin.id}", headers=alice.headers)).json()
     assert admin_now["is_active"] and admin_now["full_name"] is None
     assert (await client.get(ME, headers=alice.headers)).json()["is_superuser"] is False
