@@ -9,7 +9,7 @@ RUN := $(UV) run --locked
 M ?=
 m ?=
 
-.PHONY: help install run dev worker test lint lint-schema fmt migrate migration module superuser docs bench up down upgrade-check
+.PHONY: help install run dev worker test lint lint-edge lint-schema fmt migrate migration module superuser docs bench stack stack-check up down upgrade-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,7 +40,7 @@ worker: .venv/.installed ## a standalone background worker; run any number, on a
 test: .venv/.installed ## the whole suite on real PostgreSQL; M=<module> for one module
 	$(RUN) pytest $(if $(M),tests/$(M))
 
-lint: .venv/.installed ## ruff, mypy, import contracts, docs/modules.md fresh, Dockerfile, compose, CI and Dependabot schemas, the OpenAPI schema (Redocly)
+lint: .venv/.installed ## ruff, mypy, import contracts, docs/modules.md fresh, Dockerfile, compose, CI and Dependabot schemas, the HAProxy config, the OpenAPI schema (Redocly)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
@@ -50,7 +50,13 @@ lint: .venv/.installed ## ruff, mypy, import contracts, docs/modules.md fresh, D
 	$(RUN) check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
 	$(RUN) check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(RUN) check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	@$(MAKE) --no-print-directory lint-edge
 	@$(MAKE) --no-print-directory lint-schema
+
+lint-edge: ## the edge's HAProxy configuration, with compose's nodes (needs haproxy)
+	@command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || { echo "make lint-edge needs HAProxy (Debian: apt-get install haproxy)"; exit 2; }
+	EDGE_BIND=127.0.0.1:8080 MAX_HEADER_BYTES=65536 CLIENT_HEADER_TIMEOUT_SECONDS=10 \
+		$$(command -v haproxy || echo /usr/sbin/haproxy) -c -q -f deploy/haproxy/haproxy.cfg -f deploy/haproxy/compose-nodes.cfg
 
 lint-schema: .venv/.installed ## the OpenAPI schema against Redocly's recommended rules (needs Node and npm)
 	@command -v npm >/dev/null || { echo "make lint-schema needs Node.js and npm (https://nodejs.org)"; exit 2; }
@@ -84,6 +90,12 @@ docs: .venv/.installed ## write docs/modules.md (routes, tables, events, setting
 bench: .venv/.installed ## load benchmark against the FastAPI floor and a bare-stack reference, a line per run (SMOKE=1: 2 s runs); installs wrk if it can
 	@bash bench/install_wrk.sh
 	$(RUN) python -m bench.run $(if $(SMOKE),--smoke)
+
+stack: .venv/.installed ## the production topology on this machine, no Docker: edge, API_NODES nodes, PgBouncer, primary + replica, Redis, JOB_WORKERS workers
+	$(RUN) python -m devtools.stack --api-nodes $(or $(API_NODES),3) --job-workers $(or $(JOB_WORKERS),2) --edge-port $(or $(EDGE_PORT),8080)
+
+stack-check: .venv/.installed ## the stack under load while nodes, a worker and the replica fail; a line per phase, non-zero on any 5xx, reset, lost write or job
+	$(RUN) python -m devtools.stack.check
 
 upgrade-check: ## make lint test against the newest and the lowest versions pyproject.toml allows, in temporary copies
 	$(PYTHON) -m devtools.upgrade_check

@@ -51,8 +51,6 @@ from shared.observability.logs import configure_logging
 from shared.observability.metrics import RequestMetrics, make_metrics_registry, make_scrape_registry
 from shared.observability.request_telemetry import RequestTelemetryMiddleware
 from shared.observability.tracing import make_tracer_provider, trace_requests, tracing_statements
-from shared.serving.drain import drain_on_sigterm
-from shared.serving.heap import freeze_startup_heap
 from shared.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -179,7 +177,6 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        drain_on_sigterm(settings.shutdown_drain_seconds)
         if settings.rate_limit_enabled:
             # slowapi's set-up (it reads .env, builds its storage) at start-up, not inside
             # the first request.
@@ -193,7 +190,6 @@ def create_app(
                     await modules.enter_async_context(module.lifespan(container))
             if settings.worker_in_process:
                 await modules.enter_async_context(_running_worker(container.worker()))
-            freeze_startup_heap()
             yield
         redis = container.redis()
         if redis is not None:

@@ -30,7 +30,7 @@ from shared.jobs import admin as job_admin
 from shared.jobs.metrics import serve_worker_metrics
 from shared.observability.logs import configure_logging
 from shared.observability.tracing import make_tracer_provider
-from shared.serving.run import serve_api
+from shared.serving.run import serve_development, serve_production
 from shared.settings import Settings, load_settings
 
 logger = structlog.get_logger("manage")
@@ -64,11 +64,13 @@ def serve(settings: Settings, *, reload: bool, skip_migrations: bool) -> None:
     base = f"http://{settings.host}:{settings.port}"
     if settings.docs_enabled:
         print(f"API docs: {base}/docs (ReDoc: {base}/redoc)", flush=True)
+    if settings.environment == "production" and not reload:
+        sys.exit(serve_production(settings))
     # After a graceful shutdown uvicorn re-raises the SIGTERM it caught, under the handler
     # that was installed before it. With this no-op one the process then exits 0, which
     # process managers read as the clean stop it was.
     signal.signal(signal.SIGTERM, lambda *_: None)
-    serve_api(settings, reload=reload)
+    serve_development(settings, reload=reload)
 
 
 def worker(settings: Settings) -> None:

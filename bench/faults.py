@@ -3,27 +3,37 @@ of its own (127.0.0.1 only), while they fail under load. Prints one line per exp
 
     uv run python -m bench.faults
 
-About four minutes. What each experiment checks is also a test (tests/e2e/, the Redis one
+About five minutes. What each experiment checks is also a test (tests/e2e/, the Redis one
 in tests/shared/test_rate_limit.py), and the run uses those tests' harness: the server
 (tests/e2e/server.py), the write load (tests/e2e/write_load.py), the private PostgreSQL and
-Redis. This prints the figures a closing note reports.
+Redis. The client-facing experiments (headers, slow clients, a rolling deploy) run against
+the production entry: the edge of `make stack`, with two API nodes behind it. This prints
+the figures a closing note reports.
 """
 
 import asyncio
 import resource
-import secrets
 import signal
 import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from devtools.local_servers.mailbox import smtp_server
+from devtools.local_servers.postgres import PrivatePostgres, private_postgres
+from devtools.local_servers.redis import private_redis
+from devtools.stack.check import LIFTED_LIMITS, rejoined
+from devtools.stack.topology import Shape, Stack, running_stack
 from shared.data.db import asyncpg_dsn
 from tests.accounts import bearer, login, new_email, register
+from tests.e2e.server import (
+    PRODUCTION as SERVED_IN_PRODUCTION,
+)
 from tests.e2e.server import (
     RunningServer,
     cpu_seconds,
@@ -33,18 +43,8 @@ from tests.e2e.server import (
 )
 from tests.e2e.write_load import WRITERS, stored_ids, write_load
 from tests.jobs.harness import eventually
-from tests.mailbox import smtp_server
-from tests.private_postgres import PrivatePostgres, private_postgres
-from tests.private_redis import private_redis
 
-PRODUCTION = {
-    "ENVIRONMENT": "production",
-    "SECRET_KEY": secrets.token_urlsafe(48),
-    "WORKERS": "2",
-    "EMAIL_BACKEND": "smtp",  # production refuses console; nothing is sent in this run
-    "SMTP_HOST": "127.0.0.1",
-    "LOG_LEVEL": "WARNING",
-}
+PRODUCTION = {**SERVED_IN_PRODUCTION, "WORKERS": "2", "LOG_LEVEL": "WARNING"}
 
 
 @asynccontextmanager
@@ -62,15 +62,30 @@ def statuses(counter: Counter[int | str]) -> str:
     return ", ".join(f"{count}×{status}" for status, count in sorted(counter.items(), key=str))
 
 
-def port_of(server: RunningServer) -> int:
-    return int(server.base_url.rsplit(":", 1)[1])
+@dataclass
+class Entry:
+    """Where the clients connect (the production entry: the stack's edge), and the CPU its
+    serving side (the edge and every API process behind it) has used so far."""
+
+    base_url: str
+    port: int
+    cpu: Callable[[], float]
 
 
-def workers_cpu(server: RunningServer) -> float:
-    """CPU seconds used so far by the supervisor's worker processes."""
-    pid = server.process.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return sum(cpu_seconds(int(child)) for child in children)
+def descendants(pid: int) -> list[int]:
+    children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return children + [grandchild for child in children for grandchild in descendants(child)]
+
+
+def stack_entry(stack: Stack) -> Entry:
+    def cpu() -> float:
+        pids = [stack.edge.process.pid]
+        for node in stack.nodes:
+            if node.process is not None:
+                pids += [node.process.pid, *descendants(node.process.pid)]
+        return sum(cpu_seconds(pid) for pid in pids)
+
+    return Entry(stack.edge.url, stack.edge.port, cpu)
 
 
 def crash(postgres: PrivatePostgres) -> Callable[[], None]:
@@ -133,9 +148,9 @@ async def timed_health(base_url: str) -> float:
         return time.monotonic() - started
 
 
-async def huge_header(server: RunningServer, megabytes: int) -> None:
-    before = workers_cpu(server)
-    _, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+async def huge_header(server: Entry, megabytes: int) -> None:
+    before = server.cpu()
+    _, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ")
     sent = 0
     health: asyncio.Task[float] | None = None
@@ -151,10 +166,10 @@ async def huge_header(server: RunningServer, megabytes: int) -> None:
     writer.close()
     waited = await (health or timed_health(server.base_url))
     await asyncio.sleep(0.5)
-    used = workers_cpu(server) - before
+    used = server.cpu() - before
     line(
         f"one {megabytes} MB header",
-        f"cut after {sent / 2**20:.1f} MB sent; {used:.2f} s of the workers' CPU; "
+        f"cut after {sent / 2**20:.1f} MB sent; {used:.2f} s of the edge's and nodes' CPU; "
         f"`/health` meanwhile {waited * 1000:.0f} ms",
     )
 
@@ -174,10 +189,8 @@ async def count_held(opened: list[tuple[asyncio.StreamReader, asyncio.StreamWrit
     return held
 
 
-async def slowloris(server: RunningServer, connections: int, watch: float) -> None:
-    opened = [
-        await asyncio.open_connection("127.0.0.1", port_of(server)) for _ in range(connections)
-    ]
+async def slowloris(server: Entry, connections: int, watch: float) -> None:
+    opened = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(connections)]
     for _, writer in opened:
         writer.write(b"GET /health HTTP/1.1\r\n")
     started = time.monotonic()
@@ -194,14 +207,14 @@ async def slowloris(server: RunningServer, connections: int, watch: float) -> No
     )
 
 
-async def silent_sockets(server: RunningServer, count: int, watch: float) -> None:
-    opened = [await asyncio.open_connection("127.0.0.1", port_of(server)) for _ in range(count)]
+async def silent_sockets(server: Entry, count: int, watch: float) -> None:
+    opened = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(count)]
     await asyncio.sleep(watch)
     still_open = await count_held(opened)
     line(f"{count} silent connections", f"{still_open} still open after {watch:.0f} s")
 
 
-async def concurrent_refreshes(server: RunningServer, count: int) -> None:
+async def concurrent_refreshes(server: Entry, count: int) -> None:
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
         email = new_email("refresh")
         await register(client, email)
@@ -220,7 +233,7 @@ async def concurrent_refreshes(server: RunningServer, count: int) -> None:
     )
 
 
-async def keep_alive_at(server: RunningServer, idle: float, tries: int) -> None:
+async def keep_alive_at(server: Entry, idle: float, tries: int) -> None:
     lost = 0
     for _ in range(tries):
         async with httpx.AsyncClient(base_url=server.base_url, timeout=5) as client:
@@ -233,45 +246,36 @@ async def keep_alive_at(server: RunningServer, idle: float, tries: int) -> None:
     line(f"a request on a connection idle {idle:.2f} s", f"{lost} of {tries} lost")
 
 
-async def sigterm_under_load(postgres: PrivatePostgres, work: Path) -> None:
+async def rolling_deploy_under_load(stack: Stack) -> None:
+    """Every API node stopped with SIGTERM (it drains first) and started again, one after
+    another, while clients ask the edge without keep-alive."""
     outcomes: Counter[str] = Counter()
-    stop_at = float("inf")
-    signalled = 0.0
+    done = asyncio.Event()
     no_keep_alive = httpx.Limits(max_keepalive_connections=0)
-    async with (
-        service(postgres, work / "sigterm.log", SHUTDOWN_DRAIN_SECONDS="5") as server,
-        httpx.AsyncClient(base_url=server.base_url, timeout=30, limits=no_keep_alive) as client,
-    ):
+    async with httpx.AsyncClient(
+        base_url=stack.edge.url, timeout=30, limits=no_keep_alive
+    ) as client:
 
         async def steady() -> None:
-            while time.monotonic() < stop_at:
-                phase = (
-                    "before"
-                    if not signalled
-                    else ("drain" if time.monotonic() < signalled + 5 else "after")
-                )
+            while not done.is_set():
                 try:
-                    answer = await client.get("/health")
-                    outcomes[f"{phase}: {answer.status_code}"] += 1
-                except httpx.ConnectError:
-                    outcomes[f"{phase}: refused"] += 1
-                    await asyncio.sleep(0.05)
+                    outcomes[str((await client.get("/health")).status_code)] += 1
                 except httpx.TransportError as error:
-                    outcomes[f"{phase}: {type(error).__name__}"] += 1
+                    outcomes[type(error).__name__] += 1
 
         clients = [asyncio.create_task(steady()) for _ in range(WRITERS)]
-        await asyncio.sleep(1)
-        signalled = time.monotonic()
-        stop_at = signalled + 7
-        server.process.send_signal(signal.SIGTERM)
-        ready = await client.get("/ready")
+        exits = []
+        for node in stack.nodes:
+            exits.append(await node.stop())
+            await node.start()
+            await rejoined(stack, node)
+        done.set()
         await asyncio.gather(*clients)
-        exit_code = await server.stop()
     line(
-        f"SIGTERM to the master (drain 5 s), {WRITERS} clients",
-        f"`/ready` {ready.status_code} at once; "
-        + ", ".join(f"{count}× {outcome}" for outcome, count in sorted(outcomes.items()))
-        + f"; exit {exit_code}",
+        f"rolling deploy through the edge: {len(stack.nodes)} nodes SIGTERMed (drain 5 s) "
+        f"and started in turn, {WRITERS} clients",
+        ", ".join(f"{count}× {outcome}" for outcome, count in sorted(outcomes.items()))
+        + f"; exits {'/'.join(map(str, exits))}",
     )
 
 
@@ -314,14 +318,18 @@ async def email_after_a_crash(postgres: PrivatePostgres, work: Path) -> None:
     )
 
 
-async def edge_experiments(postgres: PrivatePostgres, work: Path) -> None:
-    async with service(postgres, work / "edge.log") as server:
-        await huge_header(server, 64)
-        await huge_header(server, 128)
-        await slowloris(server, 3000, 15)
-        await silent_sockets(server, 100, 12)
-        await concurrent_refreshes(server, 20)
-        await keep_alive_at(server, 5.0, 4)
+async def edge_experiments(work: Path) -> None:
+    """Against the production entry: the edge of `make stack`, two API nodes behind it."""
+    shape = Shape(api_nodes=2, job_workers=1, edge_port=0, settings=LIFTED_LIMITS)
+    async with running_stack(shape, work / "stack") as stack:
+        entry = stack_entry(stack)
+        await huge_header(entry, 64)
+        await huge_header(entry, 128)
+        await slowloris(entry, 3000, 15)
+        await silent_sockets(entry, 100, 12)
+        await concurrent_refreshes(entry, 20)
+        await keep_alive_at(entry, 5.0, 4)
+        await rolling_deploy_under_load(stack)
 
 
 async def main() -> None:
@@ -332,9 +340,9 @@ async def main() -> None:
     with private_postgres() as postgres:
         await postgres_faults(postgres, work)
         await redis_faults(postgres, work)
-        await edge_experiments(postgres, work)
-        await sigterm_under_load(postgres, work)
         await email_after_a_crash(postgres, work)
+    (work / "stack").mkdir()
+    await edge_experiments(work)
     with private_postgres(max_connections="12", superuser_reserved_connections="0") as postgres:
         await out_of_connections(postgres, work)
 

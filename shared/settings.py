@@ -148,14 +148,16 @@ class Settings(BaseSettings):
     keepalive_timeout_seconds: int = Field(
         75, gt=0, description="idle keep-alive connections are closed after this"
     )
+    # The edge's (deploy/haproxy/haproxy.cfg reads them from its environment; `make stack`
+    # passes these): the API nodes behind it never see a client that breaks them.
     max_header_bytes: int = Field(
         65_536, ge=1024, description="a request whose headers are larger is answered 431"
     )
     client_header_timeout_seconds: float = Field(
         10,
         gt=0,
-        description="a client must send its request headers within this, and keep a body"
-        " moving (no pause longer than this)",
+        description="a client must send its request (headers and a body up to 72 KiB) within"
+        " this; the edge rounds it up to whole seconds",
     )
 
     worker_in_process: bool = Field(

@@ -25,12 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.ext.asyncio import async_sessionmaker as sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from devtools.local_servers.mailbox import Mailbox, smtp_server
 from main import create_app
 from modules.users.passwords import PasswordHasher
 from shared.data.provisioning import create_database_if_missing, drop_database, upgrade_to_head
 from shared.settings import Settings
 from tests.accounts import Account, create_account, grant_superuser
-from tests.mailbox import Mailbox, smtp_server
 from tests.postgres_server import NoPostgresAvailable, PostgresServer, postgres_server
 
 

@@ -1,16 +1,10 @@
 """Local stand-ins for broken dependencies. Everything listens on 127.0.0.1 only."""
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (connections are refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from devtools.local_servers.ports import closed_port
 
 
 @asynccontextmanager

@@ -1,25 +1,12 @@
-"""Running the machine's own server programs (PostgreSQL, PgBouncer) in tests."""
+"""Tests that run the machine's own server programs (devtools/local_servers)."""
 
 import os
-import shutil
-from pathlib import Path
+from collections.abc import Iterator
 from typing import NoReturn
 
 import pytest
 
-RUN_AS = "postgres"  # the system user Debian's packages create
-
-
-def as_service_user(command: list[str]) -> list[str]:
-    """PostgreSQL and PgBouncer refuse to run as root: as root, `command` runs as RUN_AS."""
-    return ["runuser", "-u", RUN_AS, "--", *command] if os.geteuid() == 0 else command
-
-
-def give_to_service_user(*paths: Path) -> None:
-    """Files the server program must own (its data, its configuration), as root."""
-    if os.geteuid() == 0:
-        for path in paths:
-            shutil.chown(path, RUN_AS, RUN_AS)
+from devtools.local_servers.postgres import NoServerBinaries, PrivatePostgres, private_postgres
 
 
 def skip_unless_ci(missing: Exception) -> NoReturn:
@@ -28,3 +15,13 @@ def skip_unless_ci(missing: Exception) -> NoReturn:
     if os.environ.get("CI"):
         raise missing
     pytest.skip(str(missing))
+
+
+def own_postgres(password: str | None = None, **settings: str) -> Iterator[PrivatePostgres]:
+    """For a fixture: `private_postgres`, skipped with the reason where the server binaries
+    are missing, except in CI (CI=true), which installs them and never skips."""
+    try:
+        with private_postgres(password, **settings) as server:
+            yield server
+    except NoServerBinaries as missing:
+        skip_unless_ci(missing)

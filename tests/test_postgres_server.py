@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from tests.network import closed_port
+from devtools.local_servers.ports import closed_port
 from tests.postgres_server import NoPostgresAvailable, postgres_server
 
 # A Docker endpoint that cannot answer: a socket path that does not exist.

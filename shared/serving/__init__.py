@@ -1,5 +1,10 @@
-"""How the API is served: uvicorn, with the bounds and the graceful drain it lacks.
+"""How the API is served.
 
-`run.serve_api` is what `manage.py serve` (`make run`) calls; `drain.is_draining` is what
-`/ready` reads.
+- Development (`make run`, `make dev`): one uvicorn process (`run.serve_development`).
+- Production (`ENVIRONMENT=production`): gunicorn with uvicorn's worker class, `WORKERS`
+  processes, configured in `gunicorn_conf.py` through its documented settings and hooks, under
+  `run.serve_production`, which drains before gunicorn's graceful stop (`drain.py`).
+
+What an edge proxy does (bounding headers and slow clients) is HAProxy's job, in front:
+deploy/haproxy/haproxy.cfg.
 """

@@ -1,65 +1,87 @@
-"""`serve_api`: uvicorn as `manage.py serve` runs it (what uvicorn.run does, with our config,
-protocol and supervisor)."""
+"""`manage.py serve`: one uvicorn process in development, gunicorn under a drain in production."""
 
+import asyncio
 import os
+import signal
 import sys
 import tempfile
+from pathlib import Path
 
+import structlog
 import uvicorn
-from uvicorn.config import STARTUP_FAILURE
-from uvicorn.supervisors import ChangeReload
 
 from shared.observability.metrics import MULTIPROCESS_DIRECTORY
 from shared.settings import Settings
 
-from .config import ServerConfig
-from .protocol import BoundedHttpToolsProtocol
-from .supervisor import DrainingSupervisor
+from .drain import DRAIN_FLAG_VARIABLE
+from .worker import GRACEFUL_SHUTDOWN_SECONDS
 
-# On SIGTERM, after the drain: the longest a request in flight is waited for before it is
-# cancelled and the app shut down. Process managers must wait longer than drain + this.
-GRACEFUL_SHUTDOWN_SECONDS = 20
+logger = structlog.get_logger("server")
+GUNICORN = [
+    sys.executable,
+    "-m",
+    "gunicorn",
+    "--config",
+    "python:shared.serving.gunicorn_conf",
+    "main:create_app()",
+]
 
 
-def serve_api(settings: Settings, *, reload: bool) -> None:
-    config = ServerConfig(
+def serve_development(settings: Settings, *, reload: bool) -> None:
+    """uvicorn as `make run` and `make dev` use it: one process (WORKERS of them if set),
+    reloading on changes with `reload`."""
+    if settings.workers > 1 and not reload:
+        # Every worker writes its metrics there; /metrics sums them (set before they start).
+        os.environ[MULTIPROCESS_DIRECTORY] = tempfile.mkdtemp(prefix="modulith-metrics-")
+    uvicorn.run(
         "main:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=None if reload else settings.workers,
         reload=reload,
-        http=BoundedHttpToolsProtocol,
-        max_header_bytes=settings.max_header_bytes,
-        client_timeout=settings.client_header_timeout_seconds,
-        shutdown_drain=settings.shutdown_drain_seconds,
         log_config=None,  # our logging is configured already; keep uvicorn's lines in it
         access_log=False,  # the app logs one structured line per request itself
-        server_header=False,  # no `Server: uvicorn` telling what runs here
-        # The app reads X-Forwarded-For itself, from TRUSTED_PROXIES only (uvicorn's own
-        # handling would trust 127.0.0.1 by default).
-        proxy_headers=False,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        # Above the idle timeouts of the common proxies (60 s): the proxy, not us, closes an
-        # idle upstream connection, so it never sends a request on one we are closing.
+        server_header=False,
+        proxy_headers=False,  # the app reads X-Forwarded-For itself, from TRUSTED_PROXIES
         timeout_keep_alive=settings.keepalive_timeout_seconds,
-        # The supervisor restarts a worker that does not answer its ping within this. Each
-        # worker imports the app first, so several workers starting together on a small
-        # machine need well over uvicorn's default of 5 s.
-        timeout_worker_healthcheck=30,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
-    server = uvicorn.Server(config)
-    try:
-        if config.should_reload:
-            ChangeReload(config, target=server.run, sockets=[config.bind_socket()]).run()
-        elif config.workers > 1:
-            # Set before the workers start (they read it when they import prometheus-client).
-            with tempfile.TemporaryDirectory(prefix="modulith-metrics-") as metrics:
-                os.environ[MULTIPROCESS_DIRECTORY] = metrics
-                DrainingSupervisor(config, sockets=[config.bind_socket()]).run()
-        else:
-            server.run()
-    except KeyboardInterrupt:  # Ctrl-C twice: uvicorn stopped at once
-        pass
-    if config.workers == 1 and not config.should_reload and not server.started:
-        sys.exit(STARTUP_FAILURE)  # the port was taken, or the app's start-up failed
+
+
+def serve_production(settings: Settings) -> int:
+    """gunicorn, with uvicorn's worker class (gunicorn_conf.py), until SIGTERM or SIGINT; its
+    exit code.
+
+    On SIGTERM the drain comes first: every worker's `/ready` answers 503 at once while it
+    still serves, for SHUTDOWN_DRAIN_SECONDS; then gunicorn's own graceful stop (it closes the
+    listening sockets, so new connections are refused and a load balancer retries them
+    elsewhere, and the workers finish what they hold)."""
+    with tempfile.TemporaryDirectory(prefix="modulith-serve-") as run_directory:
+        metrics = Path(run_directory, "metrics")
+        metrics.mkdir()
+        environment = {
+            **os.environ,
+            MULTIPROCESS_DIRECTORY: str(metrics),
+            DRAIN_FLAG_VARIABLE: str(Path(run_directory, "draining")),
+        }
+        return asyncio.run(_supervise(environment, settings.shutdown_drain_seconds))
+
+
+async def _supervise(environment: dict[str, str], drain_seconds: float) -> int:
+    server = await asyncio.create_subprocess_exec(*GUNICORN, env=environment)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    exited = asyncio.create_task(server.wait())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not exited.done():
+        await asyncio.to_thread(Path(environment[DRAIN_FLAG_VARIABLE]).touch)
+        logger.info("draining", seconds=drain_seconds)
+        await asyncio.wait({exited}, timeout=drain_seconds)
+        if not exited.done():
+            server.send_signal(signal.SIGTERM)  # gunicorn's graceful stop
+    stopping.cancel()
+    return await exited

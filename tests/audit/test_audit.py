@@ -12,11 +12,11 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from devtools.local_servers.mailbox import Mailbox
 from modules.audit.public import AuditTrail
 from shared.edge.client import Client
 from tests.accounts import PASSWORD, Account, bearer, create_account, login, past_the_reuse_grace
 from tests.auth.test_router import reset_token, verify_token
-from tests.mailbox import Mailbox
 from tests.totp import clear_of_a_step_boundary, enable_two_factor, mfa_token, second_step
 
 AUDIT = "/api/v1/audit"

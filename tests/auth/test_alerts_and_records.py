@@ -9,10 +9,10 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from devtools.local_servers.mailbox import Mailbox
 from tests.accounts import PASSWORD, Account, new_email
 from tests.auth.test_router import reset_token
 from tests.conftest import delivered
-from tests.mailbox import Mailbox
 from tests.totp import enable_two_factor
 
 LOGIN = "/api/v1/auth/jwt/login"

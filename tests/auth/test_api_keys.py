@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from devtools.local_servers.mailbox import Mailbox
 from tests.accounts import Account, bearer, create_api_key
 from tests.auth.test_reauth import age_the_proof, code_of
 from tests.conftest import delivered
-from tests.mailbox import Mailbox
 
 KEYS = "/api/v1/auth/api-keys"
 ITEMS = "/api/v1/items"

@@ -10,11 +10,11 @@ from fastapi import FastAPI
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from devtools.local_servers.mailbox import Mailbox
 from modules.auth.throttle import throttle_key
 from tests.accounts import PASSWORD, Account, login, new_email
 from tests.auth.test_router import reset_token
 from tests.conftest import bind_to_connection
-from tests.mailbox import Mailbox
 
 LOGIN = "/api/v1/auth/jwt/login"
 

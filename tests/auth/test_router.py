@@ -11,6 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from devtools.local_servers.mailbox import Mailbox
+from devtools.local_servers.ports import closed_port
 from tests.accounts import (
     PASSWORD,
     Account,
@@ -21,8 +23,6 @@ from tests.accounts import (
     register,
 )
 from tests.conftest import bind_to_connection, build_app, delivered, http_client, make_settings
-from tests.mailbox import Mailbox
-from tests.network import closed_port
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/jwt/login"

@@ -14,10 +14,10 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from devtools.local_servers.mailbox import Mailbox
 from tests.accounts import PASSWORD, Account, bearer, create_account, login, new_email, register
 from tests.auth.test_router import reset_token
 from tests.conftest import forget_committed_user, http_client
-from tests.mailbox import Mailbox
 from tests.totp import (
     TwoFactorAccount,
     clear_of_a_step_boundary,

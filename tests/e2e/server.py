@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -15,13 +16,22 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import URL, make_url
 
+from devtools.local_servers.ports import closed_port
 from shared.data.provisioning import drop_database
 from tests.conftest import LIMITS_OUT_OF_REACH
-from tests.network import closed_port
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 15.0
+# The production entry (gunicorn with uvicorn's workers, the drain): what a deployment runs.
+# Production refuses the console mailer; nothing is mailed unless a test points SMTP_* at its
+# own mail server.
+PRODUCTION = {
+    "ENVIRONMENT": "production",
+    "SECRET_KEY": secrets.token_urlsafe(48),
+    "EMAIL_BACKEND": "smtp",
+    "SMTP_HOST": "127.0.0.1",
+}
 
 
 def run_manage(database_url: URL, *args: str) -> subprocess.CompletedProcess[str]:

@@ -1,5 +1,5 @@
 """PostgreSQL restarted, crashed and out of connections under write load, with the real server
-in a subprocess and a PostgreSQL server of the test's own (tests/private_postgres.py).
+in a subprocess and a PostgreSQL server of the test's own (devtools/local_servers/postgres.py).
 
 What must hold: every answer is a 2xx or a 503 envelope (never a 500), every write answered
 2xx is in the database afterwards, and the API recovers by itself.
@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from devtools.local_servers.postgres import PrivatePostgres
 from shared.data.db import asyncpg_dsn
 from tests.e2e.server import serving_fresh_database
 from tests.e2e.write_load import WRITERS, WriteLoad, stored_ids, write_load
-from tests.private_postgres import PrivatePostgres, own_postgres
+from tests.system_services import own_postgres
 
 pytestmark = pytest.mark.e2e
 RECOVERY_TIMEOUT_SECONDS = 15.0

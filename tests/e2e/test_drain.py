@@ -1,7 +1,7 @@
 """SIGTERM under load with SHUTDOWN_DRAIN_SECONDS: `/ready` turns 503 at once, every request
 during the drain is answered, then the listening socket closes (new connections are refused,
-not accepted and reset) and what is in flight finishes. One worker, and two under uvicorn's
-supervisor (whose own copy of the socket must close too)."""
+not accepted and reset) and what is in flight finishes. The production entry (gunicorn),
+with one worker and with two."""
 
 import asyncio
 import signal
@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.accounts import PASSWORD, bearer, login, new_email, register
-from tests.e2e.server import RunningServer, serving_fresh_database
+from tests.e2e.server import PRODUCTION, RunningServer, serving_fresh_database
 from tests.e2e.test_shutdown import slow_body
 from tests.postgres_server import PostgresServer
 
@@ -27,7 +27,11 @@ READY_TURNS_WITHIN_SECONDS = 1.0  # "at once": well within a load balancer's pol
 async def server(
     postgres: PostgresServer, tmp_path: Path, workers: int
 ) -> AsyncIterator[RunningServer]:
-    environment = {"SHUTDOWN_DRAIN_SECONDS": str(DRAIN_SECONDS), "WORKERS": str(workers)}
+    environment = {
+        **PRODUCTION,
+        "SHUTDOWN_DRAIN_SECONDS": str(DRAIN_SECONDS),
+        "WORKERS": str(workers),
+    }
     async with serving_fresh_database(postgres.url, tmp_path / "log", **environment) as served:
         yield served[0]
 

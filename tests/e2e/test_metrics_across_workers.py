@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.server import RunningServer, serving_fresh_database
+from tests.e2e.server import PRODUCTION, RunningServer, serving_fresh_database
 from tests.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.e2e
@@ -19,7 +19,9 @@ SCRAPES = 6
 
 @pytest.fixture
 async def two_workers(postgres: PostgresServer, tmp_path: Path) -> AsyncIterator[RunningServer]:
-    async with serving_fresh_database(postgres.url, tmp_path / "log", WORKERS="2") as served:
+    async with serving_fresh_database(
+        postgres.url, tmp_path / "log", **PRODUCTION, WORKERS="2"
+    ) as served:
         yield served[0]
 
 

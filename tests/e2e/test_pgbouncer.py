@@ -12,10 +12,10 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL, make_url
 
+from devtools.local_servers.pgbouncer import NoPgBouncer, pgbouncer
 from shared.data.provisioning import drop_database
 from tests.accounts import bearer, login, new_email, register
 from tests.e2e.server import RunningServer, start_server
-from tests.pgbouncer import NoPgBouncer, pgbouncer
 from tests.postgres_server import PostgresServer
 from tests.system_services import skip_unless_ci
 

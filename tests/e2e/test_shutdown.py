@@ -1,5 +1,5 @@
-"""SIGTERM while requests are in flight: every request the server received is answered, and
-the process exits 0.
+"""SIGTERM while requests are in flight, to the production entry (gunicorn) with no drain:
+every request the server received is answered, and the process exits 0.
 
 A request that fails at the socket because the listener had just closed (still in the
 kernel's accept backlog, or not yet read) never reached the app: a load balancer that polls
@@ -11,18 +11,27 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from shared.serving.run import GRACEFUL_SHUTDOWN_SECONDS
+from shared.serving.worker import GRACEFUL_SHUTDOWN_SECONDS
 from tests.accounts import PASSWORD
-from tests.e2e.server import RunningServer
+from tests.e2e.server import PRODUCTION, RunningServer, serving_fresh_database
+from tests.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.e2e
 SLOW_UPLOADS = 4
 STEADY_CLIENTS = 4
 RUN_SECONDS = 2.0
+
+
+@pytest.fixture
+async def server(postgres: PostgresServer, tmp_path: Path) -> AsyncIterator[RunningServer]:
+    environment = {**PRODUCTION, "SHUTDOWN_DRAIN_SECONDS": "0"}
+    async with serving_fresh_database(postgres.url, tmp_path / "log", **environment) as served:
+        yield served[0]
 
 
 async def slow_body(body: bytes, pieces: int = 5, pause: float = 0.2) -> AsyncIterator[bytes]:

@@ -9,10 +9,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from devtools.local_servers.ports import closed_port
+from devtools.local_servers.postgres import PrivatePostgres
 from tests.e2e.server import run_manage
-from tests.network import closed_port
 from tests.postgres_server import PostgresServer
-from tests.private_postgres import PrivatePostgres, own_postgres
+from tests.system_services import own_postgres
 
 pytestmark = pytest.mark.e2e
 SECRET = "not-this-one-8f3a"

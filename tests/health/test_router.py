@@ -6,9 +6,10 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 
+from devtools.local_servers.ports import closed_port
 from modules.health.router import CHECK_TIMEOUT_SECONDS, Liveness
 from tests.conftest import http_client, request_once
-from tests.network import closed_port, silent_server
+from tests.network import silent_server
 
 # The real Redis the suite checks against (CI starts one on 127.0.0.1).
 LOCAL_REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

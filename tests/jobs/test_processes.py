@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devtools.local_servers.mailbox import Mailbox, smtp_server
+from devtools.local_servers.ports import closed_port
 from shared.email import SendEmail
 from shared.jobs.messages import TaskRegistry
 from tests.accounts import new_email, register
 from tests.e2e.server import RunningServer, start_server, start_worker
 from tests.jobs.harness import enqueue, eventually, queue_rows
-from tests.mailbox import Mailbox, smtp_server
-from tests.network import closed_port
 
 pytestmark = pytest.mark.e2e
 

@@ -16,6 +16,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from devtools.local_servers.mailbox import Mailbox, smtp_server
+from devtools.local_servers.ports import closed_port
 from main import AppContainer, task_registry
 from modules.users.public import UserDeleted
 from shared.data.db import UnitOfWork
@@ -26,8 +28,6 @@ from tests.accounts import create_account, new_email, register
 from tests.conftest import build_app, http_client
 from tests.e2e.server import run_manage
 from tests.jobs.harness import eventually, queue_rows, worker_settings
-from tests.mailbox import Mailbox, smtp_server
-from tests.network import closed_port
 
 
 @asynccontextmanager

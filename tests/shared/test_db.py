@@ -18,10 +18,11 @@ from fastapi import APIRouter, Body, FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devtools.local_servers.ports import closed_port
 from shared.data.db import SessionDep, UnitOfWork, is_database_unavailable
 from shared.errors import Conflict
 from tests.conftest import capture_logs, http_client, request_once
-from tests.network import closed_port, silent_server
+from tests.network import silent_server
 from tests.shared import probes
 
 # Raw SQL needs SQLAlchemy's execute(), which SQLModel's session flags for ORM users.

@@ -7,10 +7,11 @@ import pytest
 from pydantic import SecretStr
 
 import shared.email
+from devtools.local_servers.mailbox import Mailbox
+from devtools.local_servers.ports import closed_port
 from shared.email import SendEmail, SmtpEmailSender, make_email_sender
 from shared.settings import Settings
-from tests.mailbox import Mailbox
-from tests.network import closed_port, silent_server
+from tests.network import silent_server
 
 
 def smtp_settings(port: int) -> Settings:

@@ -17,10 +17,11 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 import shared.edge.rate_limit
+from devtools.local_servers.ports import closed_port
+from devtools.local_servers.redis import PrivateRedis, private_redis
 from tests.accounts import Account, bearer
 from tests.conftest import bind_to_connection, build_app, http_client, make_settings
-from tests.network import closed_port, silent_server
-from tests.private_redis import PrivateRedis, private_redis
+from tests.network import silent_server
 
 LOCAL_REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ITEMS = "/api/v1/items"

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
-from tests.network import closed_port
+from .ports import closed_port
 
 START_TIMEOUT_SECONDS = 10.0
 

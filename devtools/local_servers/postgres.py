@@ -1,5 +1,5 @@
-"""A PostgreSQL server of the test's own, which it may restart, crash or starve of
-connections without touching the server the rest of the suite runs on.
+"""A PostgreSQL server of the caller's own, which it may restart, crash or starve of
+connections without touching any other server (the suite's, the machine's).
 
 Built from the PostgreSQL server binaries on the machine (Debian: /usr/lib/postgresql/<n>/bin;
 `.ci/run` runs where they are). A cluster is initialised in a temporary directory and listens
@@ -18,8 +18,8 @@ from typing import Literal
 
 from sqlalchemy.engine import URL
 
-from tests.network import closed_port
-from tests.system_services import as_service_user, give_to_service_user, skip_unless_ci
+from .ports import closed_port
+from .service_user import as_service_user, give_to_service_user
 
 COMMAND_TIMEOUT_SECONDS = 60
 
@@ -33,7 +33,7 @@ def server_binaries() -> Path:
     if configured := os.environ.get("PG_BINDIR"):
         return Path(configured)
     if on_path := shutil.which("initdb"):
-        return Path(on_path).parent
+        return Path(on_path).resolve().parent  # Debian links initdb alone onto PATH
     debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     if debian:
         return debian[-1].parent
@@ -54,7 +54,8 @@ class PrivatePostgres:
         self.settings = settings
         self.password = password  # None: trust authentication
 
-    def _run(self, *command: str) -> None:
+    def run(self, *command: str) -> None:
+        """One of its programs (pg_ctl, pg_basebackup, ...) as the service user, to its end."""
         result = subprocess.run(
             as_service_user(list(command)),
             capture_output=True,
@@ -82,7 +83,7 @@ class PrivatePostgres:
             password_file.write_text(self.password)
             give_to_service_user(password_file)
             authentication = ["--auth=scram-sha-256", f"--pwfile={password_file}"]
-        self._run(
+        self.run(
             str(self.bindir / "initdb"),
             "--pgdata",
             str(self.data),
@@ -98,7 +99,7 @@ class PrivatePostgres:
             "unix_socket_directories": str(self.directory),
             **self.settings,
         }
-        self._run(
+        self.run(
             str(self.bindir / "pg_ctl"),
             "start",
             "--wait",
@@ -112,7 +113,7 @@ class PrivatePostgres:
 
     def stop(self, mode: Literal["smart", "fast", "immediate"] = "fast") -> None:
         """`immediate` is a crash: no checkpoint, every backend killed, recovery at start."""
-        self._run(str(self.bindir / "pg_ctl"), "stop", "--wait", "-m", mode, "-D", str(self.data))
+        self.run(str(self.bindir / "pg_ctl"), "stop", "--wait", "-m", mode, "-D", str(self.data))
 
     def restart(self) -> None:
         """What `pg_ctl restart -m fast` does: sessions ended, the server back at once."""
@@ -140,11 +141,30 @@ def private_postgres(password: str | None = None, **settings: str) -> Iterator[P
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def own_postgres(password: str | None = None, **settings: str) -> Iterator[PrivatePostgres]:
-    """For a fixture: `private_postgres`, skipped with the reason where the server binaries
-    are missing, except in CI (CI=true), which installs them and never skips."""
+@contextmanager
+def streaming_replica(primary: PrivatePostgres) -> Iterator[PrivatePostgres]:
+    """A hot standby of `primary` (trust authentication only), streaming its WAL from a base
+    backup (`pg_basebackup --write-recovery-conf`); removed after."""
+    directory = Path(tempfile.mkdtemp(prefix="modulith-pg-replica-"))
     try:
-        with private_postgres(password, **settings) as server:
-            yield server
-    except NoServerBinaries as missing:
-        skip_unless_ci(missing)
+        give_to_service_user(directory)
+        replica = PrivatePostgres(directory, primary.bindir, primary.settings, None)
+        replica.run(
+            str(primary.bindir / "pg_basebackup"),
+            "--host=127.0.0.1",
+            f"--port={primary.port}",
+            "--username=postgres",
+            f"--pgdata={replica.data}",
+            "--wal-method=stream",
+            "--write-recovery-conf",  # standby.signal and primary_conninfo: a standby
+            "--checkpoint=fast",
+            "--no-sync",
+        )
+        replica.start()
+        try:
+            yield replica
+        finally:
+            with suppress(RuntimeError):
+                replica.stop("immediate")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

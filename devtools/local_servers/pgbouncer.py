@@ -15,8 +15,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from tests.network import closed_port
-from tests.system_services import as_service_user, give_to_service_user
+from .ports import closed_port
+from .service_user import as_service_user, give_to_service_user
 
 START_TIMEOUT_SECONDS = 10.0
 

@@ -1,9 +1,9 @@
-"""A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it receives."""
+"""A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it receives: the mail server of
+the tests, of the fault run and of `make stack`."""
 
 import asyncio
 import email
 import re
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +12,8 @@ from email.message import Message
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+from .ports import closed_port
 
 
 @dataclass
@@ -30,7 +32,8 @@ class Mailbox:
         """Wait until at least `count` messages have arrived; all of them."""
         deadline = time.monotonic() + within
         while len(self.messages) < count:
-            assert time.monotonic() < deadline, f"{len(self.messages)} of {count} messages"
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"{len(self.messages)} of {count} messages")
             await asyncio.sleep(0.05)
         return list(self.messages)
 
@@ -38,9 +41,9 @@ class Mailbox:
         """The token in the last link to `page` mailed to `address`."""
         [*_, message] = self.to(address)
         body = message.get_payload(decode=True)
-        assert isinstance(body, bytes)
-        found = re.search(rf"/{page}\?token=([^\s]+)", body.decode())
-        assert found, body
+        found = isinstance(body, bytes) and re.search(rf"/{page}\?token=([^\s]+)", body.decode())
+        if not found:
+            raise AssertionError(f"no link to /{page} in: {body!r}")
         return found.group(1)
 
 
@@ -56,16 +59,10 @@ class _Keep:
         return "250 OK"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def smtp_server(port: int | None = None, delay: float = 0.0) -> Iterator[Mailbox]:
     """On `port` (default: a free one); `delay` seconds before each message is accepted."""
-    mailbox = Mailbox(port=port or _free_port(), messages=[], delay=delay)
+    mailbox = Mailbox(port=port or closed_port(), messages=[], delay=delay)
     controller = Controller(_Keep(mailbox), hostname="127.0.0.1", port=mailbox.port)
     controller.start()
     try:
