@@ -40,7 +40,7 @@ worker: .venv/.installed ## a standalone background worker; run any number, on a
 test: .venv/.installed ## the whole suite on real PostgreSQL; M=<module> for one module
 	$(RUN) pytest $(if $(M),tests/$(M))
 
-lint: .venv/.installed ## ruff, mypy, import contracts, docs/modules.md fresh, Dockerfile, compose, CI and Dependabot schemas, the HAProxy config, squawk over every migration, the OpenAPI schema (Redocly)
+lint: .venv/.installed ## ruff, mypy, import contracts, docs/modules.md fresh, Dockerfile, compose, CI and Dependabot schemas, the HAProxy config, squawk over every migration, deploy/k8s against the Kubernetes and KEDA schemas, the OpenAPI schema (Redocly)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
@@ -51,6 +51,7 @@ lint: .venv/.installed ## ruff, mypy, import contracts, docs/modules.md fresh, D
 	$(RUN) check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(RUN) check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	$(RUN) python -m devtools.migration_lint
+	$(RUN) python -m devtools.k8s_lint
 	@$(MAKE) --no-print-directory lint-edge
 	@$(MAKE) --no-print-directory lint-schema
 
