@@ -36,10 +36,10 @@ from tests.e2e.server import (
 )
 from tests.e2e.server import (
     RunningServer,
-    cpu_seconds,
     serving_fresh_database,
     start_server,
     start_worker,
+    tree_cpu_seconds,
 )
 from tests.e2e.write_load import WRITERS, stored_ids, write_load
 from tests.jobs.harness import eventually
@@ -72,18 +72,10 @@ class Entry:
     cpu: Callable[[], float]
 
 
-def descendants(pid: int) -> list[int]:
-    children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    return children + [grandchild for child in children for grandchild in descendants(child)]
-
-
 def stack_entry(stack: Stack) -> Entry:
     def cpu() -> float:
-        pids = [stack.edge.process.pid]
-        for node in stack.nodes:
-            if node.process is not None:
-                pids += [node.process.pid, *descendants(node.process.pid)]
-        return sum(cpu_seconds(pid) for pid in pids)
+        nodes = [node.process.pid for node in stack.nodes if node.process is not None]
+        return tree_cpu_seconds(stack.edge.process.pid, *nodes)
 
     return Entry(stack.edge.url, stack.edge.port, cpu)
 

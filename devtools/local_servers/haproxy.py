@@ -6,33 +6,20 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from .ports import closed_port
+from .programs import find_program, stop, wait_until_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 EDGE_CONFIG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
-START_TIMEOUT_SECONDS = 10.0
-
-
-class NoHAProxy(RuntimeError):
-    pass
 
 
 def haproxy_binary() -> str:
-    found = shutil.which("haproxy") or next(
-        (path for path in ("/usr/sbin/haproxy",) if Path(path).exists()), None
-    )
-    if found is None:
-        raise NoHAProxy(
-            "this runs the production edge and found no haproxy: install it "
-            "(Debian: apt-get install haproxy; .ci/run does) or put it on PATH"
-        )
-    return found
+    return find_program("haproxy", "haproxy", "this runs the production edge")
 
 
 def nodes_config(nodes: dict[str, int], admin_socket: Path) -> str:
@@ -111,19 +98,9 @@ def edge(
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"haproxy exited:\n{log.read_text()}")
-            with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            time.sleep(0.05)
+        wait_until_listening(process, port, log.read_text)
         yield Edge(process, port, admin_socket, log)
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
         if directory is None:
             shutil.rmtree(work, ignore_errors=True)

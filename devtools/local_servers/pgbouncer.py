@@ -5,43 +5,24 @@ runs as the `postgres` system user. It listens on 127.0.0.1 only, on a free port
 """
 
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy.engine import URL
 
 from .ports import closed_port
+from .programs import find_program, stop, wait_until_listening
 from .service_user import as_service_user, give_to_service_user
-
-START_TIMEOUT_SECONDS = 10.0
-
-
-class NoPgBouncer(RuntimeError):
-    pass
-
-
-def pgbouncer_binary() -> str:
-    found = shutil.which("pgbouncer") or next(
-        (path for path in ("/usr/sbin/pgbouncer",) if Path(path).exists()), None
-    )
-    if found is None:
-        raise NoPgBouncer(
-            "this test runs the app through a real PgBouncer and found none: install it "
-            "(Debian: apt-get install pgbouncer; .ci/run does) or put it on PATH"
-        )
-    return found
 
 
 @contextmanager
 def pgbouncer(server: URL, *, server_connections: int) -> Iterator[URL]:
     """PgBouncer (transaction pooling, `server_connections` per database and user) in front
     of `server`; yields `server` with PgBouncer's host and port."""
-    binary = pgbouncer_binary()
+    binary = find_program("pgbouncer", "pgbouncer", "this runs the app through a real PgBouncer")
     directory = Path(tempfile.mkdtemp(prefix="modulith-pgbouncer-"))
     port = closed_port()
     user = server.username or "postgres"
@@ -69,20 +50,8 @@ logfile = {directory / "pgbouncer.log"}
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"pgbouncer exited:\n{(directory / 'pgbouncer.log').read_text()}"
-                )
-            time.sleep(0.05)
+        wait_until_listening(process, port, (directory / "pgbouncer.log").read_text)
         yield server.set(host="127.0.0.1", port=port)
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
         shutil.rmtree(directory, ignore_errors=True)

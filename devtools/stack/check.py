@@ -19,12 +19,14 @@ import asyncio
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 import httpx
 
+from shared.data.db import asyncpg_dsn
 from shared.jobs import admin as job_admin
 
 from .load import MixedLoad, access_token, register
@@ -78,16 +80,23 @@ async def rolling_deploy(stack: Stack) -> None:
         await rejoined(stack, node)
 
 
-async def workers_holding_jobs(stack: Stack) -> int:
-    connection = await asyncpg.connect(_dsn(stack), timeout=10)
+@asynccontextmanager
+async def primary(stack: Stack) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the primary itself, around PgBouncer: what is really stored."""
+    connection = await asyncpg.connect(asyncpg_dsn(stack.database_url), timeout=10)
     try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+async def workers_holding_jobs(stack: Stack) -> int:
+    async with primary(stack) as connection:
         return int(
             await connection.fetchval(
                 "SELECT count(DISTINCT queue_manager_id) FROM pgqueuer WHERE status = 'picked'"
             )
         )
-    finally:
-        await connection.close()
 
 
 async def kill_a_worker_mid_job(stack: Stack) -> None:
@@ -126,17 +135,10 @@ PHASES: list[tuple[str, Callable[[Stack], Awaitable[None]]]] = [
 ]
 
 
-def _dsn(stack: Stack) -> str:
-    return stack.database_url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 async def undone_jobs(stack: Stack) -> list[str]:
     """Jobs still waiting, running or failed: none once everything is done."""
-    connection = await asyncpg.connect(_dsn(stack), timeout=10)
-    try:
+    async with primary(stack) as connection:
         return [f"{n} {task} {status}" for task, status, n in await job_admin.backlog(connection)]
-    finally:
-        await connection.close()
 
 
 async def jobs_left_after(stack: Stack, seconds: float) -> list[str]:
@@ -151,11 +153,8 @@ async def jobs_left_after(stack: Stack, seconds: float) -> list[str]:
 
 
 async def missing_items(stack: Stack, created: list[str]) -> set[str]:
-    connection = await asyncpg.connect(_dsn(stack), timeout=10)
-    try:
+    async with primary(stack) as connection:
         stored = {str(row["id"]) for row in await connection.fetch("SELECT id FROM items")}
-    finally:
-        await connection.close()
     return set(created) - stored
 
 

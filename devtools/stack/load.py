@@ -61,11 +61,21 @@ class MixedLoad:
         self.phases.append(self.phase)
         return self.phase
 
-    async def _send(self, method: str, url: str, **options: object) -> httpx.Response | None:
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, int] | None = None,
+        json: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response | None:
         phase = self.phase  # an answer counts in the phase its request began in
         started = time.monotonic()
         try:
-            response = await self.client.request(method, url, **options)  # type: ignore[arg-type]
+            response = await self.client.request(
+                method, url, params=params, json=json, headers=headers
+            )
         except httpx.TransportError as error:
             phase.socket_errors[type(error).__name__] += 1
             await asyncio.sleep(0.05)

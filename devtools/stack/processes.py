@@ -32,11 +32,9 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def _running_process(self) -> subprocess.Popen[bytes] | None:
-        return self.process if self.running() else None
+    def _alive(self) -> subprocess.Popen[bytes] | None:
+        """The process, while it runs."""
+        return self.process if self.process is not None and self.process.poll() is None else None
 
     async def start(self) -> None:
         """Started, and answering `/ready` (an API node) or dequeuing (a worker)."""
@@ -75,7 +73,7 @@ class ServiceProcess:
 
     async def stop(self) -> int | None:
         """SIGTERM, as a process manager stops it (an API node drains first); its exit code."""
-        process = self._running_process()
+        process = self._alive()
         if process is None:
             return None
         process.send_signal(signal.SIGTERM)
@@ -83,14 +81,7 @@ class ServiceProcess:
 
     def kill(self) -> None:
         """SIGKILL to the whole process group: the node's gunicorn and workers die with it."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-
-    def child_pids(self) -> list[int]:
-        """The process's own children (an API node: gunicorn's master)."""
-        process = self._running_process()
-        if process is None:
-            return []
-        pid = process.pid
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        process = self._alive()
+        if process is not None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)

@@ -30,23 +30,25 @@ GUNICORN = [
 def serve_development(settings: Settings, *, reload: bool) -> None:
     """uvicorn as `make run` and `make dev` use it: one process (WORKERS of them if set),
     reloading on changes with `reload`."""
-    if settings.workers > 1 and not reload:
-        # Every worker writes its metrics there; /metrics sums them (set before they start).
-        os.environ[MULTIPROCESS_DIRECTORY] = tempfile.mkdtemp(prefix="modulith-metrics-")
-    uvicorn.run(
-        "main:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=None if reload else settings.workers,
-        reload=reload,
-        log_config=None,  # our logging is configured already; keep uvicorn's lines in it
-        access_log=False,  # the app logs one structured line per request itself
-        server_header=False,
-        proxy_headers=False,  # the app reads X-Forwarded-For itself, from TRUSTED_PROXIES
-        timeout_keep_alive=settings.keepalive_timeout_seconds,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-    )
+    with tempfile.TemporaryDirectory(prefix="modulith-metrics-") as metrics:
+        if settings.workers > 1 and not reload:
+            # Every worker writes its metrics there; /metrics sums them (set before they
+            # start, removed after they stopped).
+            os.environ[MULTIPROCESS_DIRECTORY] = metrics
+        uvicorn.run(
+            "main:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=None if reload else settings.workers,
+            reload=reload,
+            log_config=None,  # our logging is configured already; keep uvicorn's lines in it
+            access_log=False,  # the app logs one structured line per request itself
+            server_header=False,
+            proxy_headers=False,  # the app reads X-Forwarded-For itself, from TRUSTED_PROXIES
+            timeout_keep_alive=settings.keepalive_timeout_seconds,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
 
 
 def serve_production(settings: Settings) -> int:

@@ -151,3 +151,14 @@ def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) a process has used so far, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(*pids: int) -> float:
+    """CPU time the processes `pids` and everything they started have used so far (a
+    production node: the drain's parent, gunicorn's master and its workers)."""
+
+    def with_descendants(pid: int) -> list[int]:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return [pid, *(found for child in children for found in with_descendants(int(child)))]
+
+    return sum(cpu_seconds(found) for pid in pids for found in with_descendants(pid))

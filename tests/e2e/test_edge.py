@@ -19,13 +19,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devtools.local_servers.haproxy import Edge, NoHAProxy, edge, haproxy_binary
+from devtools.local_servers.haproxy import Edge, edge, haproxy_binary
+from devtools.local_servers.programs import MissingProgram
 from tests.e2e.server import (
     PRODUCTION,
     RunningServer,
-    cpu_seconds,
     serving_fresh_database,
     start_server,
+    tree_cpu_seconds,
 )
 from tests.postgres_server import PostgresServer
 from tests.system_services import skip_unless_ci
@@ -52,7 +53,7 @@ def port_of(server: RunningServer) -> int:
 def haproxy_installed() -> None:
     try:
         haproxy_binary()
-    except NoHAProxy as missing:
+    except MissingProgram as missing:
         skip_unless_ci(missing)
 
 
@@ -117,14 +118,8 @@ async def health_seconds(service: Service) -> float:
 
 
 def nodes_cpu(service: Service) -> float:
-    """CPU seconds the nodes' gunicorn workers have used so far."""
-    total = 0.0
-    for node in service.nodes:
-        pid = node.process.pid
-        for master in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-            workers = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-            total += sum(cpu_seconds(int(worker)) for worker in workers)
-    return total
+    """CPU seconds the nodes (every process of each) have used so far."""
+    return tree_cpu_seconds(*(node.process.pid for node in service.nodes))
 
 
 async def test_a_head_over_max_header_bytes_is_431_with_the_envelope(service: Service) -> None:

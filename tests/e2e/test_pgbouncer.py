@@ -12,7 +12,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL, make_url
 
-from devtools.local_servers.pgbouncer import NoPgBouncer, pgbouncer
+from devtools.local_servers.pgbouncer import pgbouncer
+from devtools.local_servers.programs import MissingProgram
 from shared.data.provisioning import drop_database
 from tests.accounts import bearer, login, new_email, register
 from tests.e2e.server import RunningServer, start_server
@@ -29,7 +30,7 @@ def bouncer(postgres: PostgresServer) -> Iterator[URL]:
     try:
         with pgbouncer(make_url(postgres.url), server_connections=SERVER_CONNECTIONS) as url:
             yield url
-    except NoPgBouncer as missing:
+    except MissingProgram as missing:
         skip_unless_ci(missing)
 
 
