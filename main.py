@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from dependency_injector import containers, providers
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
+from redis.asyncio import Redis
 from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -34,10 +35,18 @@ from shared.api.openapi_schema import complete_schema
 from shared.api.permissions import Permission, PermissionCatalog
 from shared.api.provided import check_provided
 from shared.data.db import ConnectionTurns, make_engine, make_session_factory
+from shared.data.read_routing import ReadRouting
+from shared.data.recent_writes import RecentWriters
 from shared.data.redis_client import make_redis
+from shared.data.replica import ReadReplica
 from shared.edge.body_limit import BodySizeLimitMiddleware
 from shared.edge.compression import CompressionMiddleware
-from shared.edge.rate_limit import RateLimitHeadersMiddleware, RateLimits, enforce_rate_limit
+from shared.edge.rate_limit import (
+    RateLimitHeadersMiddleware,
+    RateLimits,
+    TokenOwner,
+    enforce_rate_limit,
+)
 from shared.edge.request_id import RequestIdMiddleware
 from shared.edge.security_headers import SecurityHeadersMiddleware
 from shared.email import EmailDelivery, SendEmail, make_email_sender
@@ -79,6 +88,15 @@ def task_registry(email_delivery: EmailDelivery, *extra: tuple[str, Handlers]) -
     return TaskRegistry([("kernel", kernel), *modules, *extra])
 
 
+def _recent_writers(
+    settings: Settings, redis: Redis | None, token_owner: TokenOwner
+) -> RecentWriters | None:
+    """Read-your-writes, needed only with a replica (which settings allow only with Redis)."""
+    if settings.database_read_url is None or redis is None:
+        return None
+    return RecentWriters(redis, settings, token_owner)
+
+
 class AppContainer(containers.DeclarativeContainer):
     __self__ = providers.Self()
     settings = providers.Dependency(instance_of=Settings)
@@ -117,7 +135,13 @@ class AppContainer(containers.DeclarativeContainer):
 
     # Every module's declared permissions (shared/api/permissions.py).
     permissions = providers.Singleton(PermissionCatalog, providers.Callable(declared_permissions))
-    auth = providers.Container(AuthContainer, settings=settings, jobs=jobs, permissions=permissions)
+    auth = providers.Container(
+        AuthContainer,
+        settings=settings,
+        jobs=jobs,
+        permissions=permissions,
+        session_factory=session_factory,
+    )
     users = providers.Container(
         UsersContainer,
         settings=settings,
@@ -132,6 +156,20 @@ class AppContainer(containers.DeclarativeContainer):
     authenticator = auth.authenticator
     # Counts requests by the user of a valid access token, or the API key (else by address).
     rate_limits = providers.Singleton(RateLimits, settings, token_owner=auth.rate_limit_owners)
+
+    # Where a request's session reads: the primary, or the replica of DATABASE_READ_URL.
+    replica = providers.Singleton(ReadReplica, settings, metrics_registry)
+    recent_writers = providers.Singleton(
+        _recent_writers, settings, redis, token_owner=auth.rate_limit_owners
+    )
+    read_routing = providers.Singleton(
+        ReadRouting,
+        session_factory.provider,  # the provider: called per session, as tests override it
+        connection_turns,
+        replica,
+        recent_writers,
+        metrics_registry,
+    )
 
 
 @asynccontextmanager
@@ -185,6 +223,7 @@ def create_app(
             if tracer_provider is not None:
                 modules.enter_context(tracing_statements(container.engine(), tracer_provider))
                 modules.callback(tracer_provider.shutdown)  # the last spans are sent
+            await modules.enter_async_context(container.replica().watched())
             for module in MODULES:
                 if module.lifespan is not None:
                     await modules.enter_async_context(module.lifespan(container))

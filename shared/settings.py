@@ -68,6 +68,18 @@ class Settings(BaseSettings):
         " cannot hold every pooled connection for the whole statement timeout",
     )
 
+    database_read_url: str | None = Field(
+        None,
+        description="a streaming replica of DATABASE_URL: reads of requests that change"
+        " nothing go there while it keeps up",
+    )
+    read_your_writes_seconds: float = Field(
+        5, ge=0, description="a client that wrote this recently reads from the primary"
+    )
+    replica_max_lag_seconds: float = Field(
+        5, gt=0, description="a replica further behind than this gets no reads"
+    )
+
     redis_url: str | None = None
 
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
@@ -182,9 +194,11 @@ class Settings(BaseSettings):
     def _upper_log_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_read_url")
     @classmethod
-    def _asyncpg_only(cls, value: str) -> str:
+    def _asyncpg_only(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             url = make_url(value)
         except Exception as exc:
@@ -248,6 +262,11 @@ class Settings(BaseSettings):
                 )
         if self.email_backend == "smtp" and not self.smtp_host:
             raise ValueError("SMTP_HOST: must be set when EMAIL_BACKEND=smtp")
+        if self.database_read_url and not self.redis_url:
+            raise ValueError(
+                "DATABASE_READ_URL: needs REDIS_URL (every process must know who wrote"
+                " recently, to send their reads to the primary)"
+            )
         if self.first_superuser_email and not self.first_superuser_password:
             raise ValueError("FIRST_SUPERUSER_PASSWORD: must be set with FIRST_SUPERUSER_EMAIL")
         if self.first_superuser_password and not self.first_superuser_email:
@@ -257,6 +276,10 @@ class Settings(BaseSettings):
     @cached_property
     def database(self) -> URL:
         return make_url(self.database_url)
+
+    @cached_property
+    def database_read(self) -> URL | None:
+        return make_url(self.database_read_url) if self.database_read_url else None
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -1,14 +1,17 @@
 """No API route is left unguarded by oversight, and the schema's `x-permissions` are what the
 server enforces, route by route (README, "Permissions and API keys")."""
 
+import ast
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
 from main import MODULES
+from shared.api.route import ModuleRoute
 from tests.accounts import Account, bearer, create_api_key
 
 METHODS = {"get", "post", "put", "patch", "delete"}
@@ -107,3 +110,18 @@ async def test_x_permissions_is_what_the_server_enforces(
             detail = answered.json()["error"]["detail"] if answered.status_code == 403 else ""
             assert "Needs the permission" not in detail, (method, path)
     assert checked >= 10  # items (5), users (4), audit (1)
+
+
+def test_every_module_router_makes_module_routes() -> None:
+    """`APIRouter(..., route_class=ModuleRoute)` everywhere in modules/: a read the replica
+    fails under then runs again on the primary (shared/api/route.py). Read from the source:
+    FastAPI keeps no public list of the routers a router includes."""
+    modules = Path(__file__).resolve().parents[1] / "modules"
+    without = []
+    for path in sorted(modules.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "APIRouter":
+                route_class = {k.arg: k.value for k in node.keywords}.get("route_class")
+                if getattr(route_class, "id", None) != ModuleRoute.__name__:
+                    without.append(f"{path.relative_to(modules)}:{node.lineno}")
+    assert without == []

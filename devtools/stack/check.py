@@ -7,10 +7,11 @@ fails, one phase after another:
 4. a job worker is killed (SIGKILL) while it holds a job, then started again;
 5. the replica is stopped, then started again.
 
-It prints one line per phase (requests, non-2xx answers by status, socket errors, p99) and
-exits 1 if any request got a 5xx or no answer, an acknowledged write is missing from the
-primary, an acknowledged e-mail was never sent or a job is left undone or failed, or a node
-did not rejoin the edge's rotation.
+It prints one line per phase (requests, non-2xx answers by status, socket errors, p99, and
+the reads the replica served) and exits 1 if any request got a 5xx or no answer, an
+acknowledged write is missing from the primary or was not found when its writer read it
+back, the replica served no read while it was up, an acknowledged e-mail was never sent or a
+job is left undone or failed, or a node did not rejoin the edge's rotation.
 
     uv run python -m devtools.stack.check
 """
@@ -29,7 +30,7 @@ import httpx
 from shared.data.db import asyncpg_dsn
 from shared.jobs import admin as job_admin
 
-from .load import MixedLoad, access_token, register
+from .load import READER_ADDRESS, Caller, MixedLoad, access_token, register
 from .processes import ServiceProcess
 from .topology import Shape, Stack, running_stack
 
@@ -158,30 +159,69 @@ async def missing_items(stack: Stack, created: list[str]) -> set[str]:
     return set(created) - stored
 
 
+async def replica_reads(stack: Stack) -> dict[str, float]:
+    """Each running node's count of read sessions served by the replica (since its start)."""
+    counts: dict[str, float] = {}
+    sample = 'db_read_sessions_total{database="replica"} '
+    async with httpx.AsyncClient(timeout=5) as client:
+        for node in stack.nodes:
+            try:
+                metrics = (await client.get(f"http://127.0.0.1:{node.port}/metrics")).text
+            except httpx.TransportError:
+                continue  # down: restarted in this phase, counted from zero at its next scrape
+            for line in metrics.splitlines():
+                if line.startswith(sample):
+                    counts[node.name] = float(line.removeprefix(sample))
+    return counts
+
+
+def counted_since(before: dict[str, float], now: dict[str, float]) -> int:
+    """What the nodes counted between two scrapes; a node restarted in between counts anew."""
+    return int(
+        sum(n - before.get(name, 0) if n >= before.get(name, 0) else n for name, n in now.items())
+    )
+
+
+async def caller(client: httpx.AsyncClient, email: str) -> Caller:
+    await register(client, email)
+    return Caller(client, {"Authorization": f"Bearer {await access_token(client, email)}"})
+
+
 async def check(stack: Stack) -> list[str]:
     """Runs the phases; what went wrong, if anything."""
-    async with httpx.AsyncClient(
-        base_url=stack.edge.url, timeout=30, limits=httpx.Limits(max_connections=20)
-    ) as client:
-        reader = "stack-check-reader@example.com"
-        await register(client, reader)
-        headers = {"Authorization": f"Bearer {await access_token(client, reader)}"}
+    limits = httpx.Limits(max_connections=20)
+    from_reader_address = httpx.AsyncHTTPTransport(limits=limits, local_address=READER_ADDRESS)
+    async with (
+        httpx.AsyncClient(base_url=stack.edge.url, timeout=30, limits=limits) as client,
+        httpx.AsyncClient(
+            base_url=stack.edge.url, timeout=30, transport=from_reader_address
+        ) as reader_client,
+    ):
+        writers = await caller(client, "stack-check-writer@example.com")
+        readers = await caller(reader_client, "stack-check-reader@example.com")
         addresses = [f"stack-check-{n}@example.com" for n in range(MAIL_ACCOUNTS)]
         for start in range(0, MAIL_ACCOUNTS, 4):  # a few at a time: each hashes a password
             await asyncio.gather(*(register(client, a) for a in addresses[start : start + 4]))
-        load = MixedLoad(client, headers, addresses)
-        print("| phase | requests | non-2xx | socket errors | p99 ms |\n|---|---|---|---|---|")
+        load = MixedLoad(writers, readers, addresses)
+        print(
+            "| phase | requests | non-2xx | socket errors | p99 ms | replica reads |\n"
+            "|---|---|---|---|---|---|"
+        )
         clients = load.run()
         problems: list[str] = []
         try:
             for name, fault in PHASES:
                 load.begin(name)
+                before = await replica_reads(stack)
                 try:
                     await fault(stack)
                 except CheckFailed as failure:
                     problems.append(str(failure))
                 await asyncio.sleep(2)  # what the fault left behind lands in its phase
-                print(load.phase.line(), flush=True)
+                served = counted_since(before, await replica_reads(stack))
+                if served == 0:
+                    problems.append(f"{name}: the replica served no read")
+                print(f"{load.phase.line()} {served} |", flush=True)
         finally:
             load.stopping.set()
             await asyncio.gather(*clients)
@@ -190,6 +230,11 @@ async def check(stack: Stack) -> list[str]:
             problems.append(f"{phase.name}: {phase.server_errors} 5xx, {dict(phase.socket_errors)}")
     if lost := await missing_items(stack, load.created):
         problems.append(f"{len(lost)} of {len(load.created)} acknowledged items are missing")
+    if load.unseen_writes:
+        problems.append(
+            f"{len(load.unseen_writes)} of {len(load.created)} items were not found by their"
+            " writer reading them back at once"
+        )
     undone = await jobs_left_after(stack, JOBS_DONE_WITHIN_SECONDS)
     if undone:
         problems.append(f"jobs left {JOBS_DONE_WITHIN_SECONDS:.0f} s after the load: {undone}")
@@ -197,7 +242,8 @@ async def check(stack: Stack) -> list[str]:
     if unsent:
         problems.append(f"{len(unsent)} of {len(load.mailed)} acknowledged e-mails never sent")
     print(
-        f"\n{len(load.created)} items written, all on the primary: {not lost}; "
+        f"\n{len(load.created)} items written, all on the primary: {not lost}, each read back by"
+        f" its writer at once: {len(load.created) - len(load.unseen_writes)}; "
         f"{len(load.mailed)} reset e-mails asked, {len(load.mailed) - len(unsent)} sent; "
         f"jobs left: {len(undone)}",
         flush=True,

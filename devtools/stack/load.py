@@ -1,5 +1,10 @@
 """The mixed load `make stack-check` drives through the edge: readers, writers and a client
-asking for e-mails (jobs), every answer counted in the phase it came in."""
+asking for e-mails (jobs), every answer counted in the phase it came in.
+
+The readers call from another loopback address (127.0.0.2) with an account of their own:
+the writers' writes do not send them to the primary for READ_YOUR_WRITES_SECONDS, so their
+reads go to the replica. Each writer reads back what it wrote at once, through whichever
+node the edge picks: it must find it (read-your-writes across nodes)."""
 
 import asyncio
 import time
@@ -11,6 +16,7 @@ import httpx
 
 PASSWORD = "stack-check-horse-battery"
 READERS = 4
+READER_ADDRESS = "127.0.0.2"
 WRITERS = 2
 MAIL_EVERY_SECONDS = 0.5
 
@@ -46,14 +52,21 @@ class PhaseFigures:
 
 
 @dataclass
-class MixedLoad:
+class Caller:
     client: httpx.AsyncClient
     headers: dict[str, str]  # an account's access token
+
+
+@dataclass
+class MixedLoad:
+    writers: Caller
+    readers: Caller
     mail_accounts: list[str]  # registered addresses, each to be asked one reset e-mail
     phase: PhaseFigures = field(default_factory=lambda: PhaseFigures("start"))
     phases: list[PhaseFigures] = field(default_factory=list)
     created: list[str] = field(default_factory=list)  # item ids answered 201
     mailed: list[str] = field(default_factory=list)  # addresses answered 202
+    unseen_writes: list[str] = field(default_factory=list)  # created, then read back as 404
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def begin(self, name: str) -> PhaseFigures:
@@ -63,6 +76,7 @@ class MixedLoad:
 
     async def _send(
         self,
+        caller: Caller,
         method: str,
         url: str,
         *,
@@ -73,7 +87,7 @@ class MixedLoad:
         phase = self.phase  # an answer counts in the phase its request began in
         started = time.monotonic()
         try:
-            response = await self.client.request(
+            response = await caller.client.request(
                 method, url, params=params, json=json, headers=headers
             )
         except httpx.TransportError as error:
@@ -85,9 +99,12 @@ class MixedLoad:
         return response
 
     async def reader(self) -> None:
+        caller = self.readers
         while not self.stopping.is_set():
-            await self._send("GET", "/api/v1/items", params={"limit": 20}, headers=self.headers)
-            await self._send("GET", "/health")
+            await self._send(
+                caller, "GET", "/api/v1/items", params={"limit": 20}, headers=caller.headers
+            )
+            await self._send(caller, "GET", "/health")
 
     async def writer(self, number: int) -> None:
         sent = 0
@@ -95,11 +112,18 @@ class MixedLoad:
             sent += 1
             # A client that must not lose or double a write says so: the edge may then
             # send it again to another node when the first one died holding it.
-            headers = {**self.headers, "Idempotency-Key": str(uuid.uuid4())}
+            caller = self.writers
+            headers = {**caller.headers, "Idempotency-Key": str(uuid.uuid4())}
             body = {"title": f"stack-check writer {number} item {sent}", "price": "1.00"}
-            response = await self._send("POST", "/api/v1/items", json=body, headers=headers)
-            if response is not None and response.status_code == 201:
-                self.created.append(response.json()["id"])
+            response = await self._send(caller, "POST", "/api/v1/items", json=body, headers=headers)
+            if response is None or response.status_code != 201:
+                continue
+            item_id = response.json()["id"]
+            self.created.append(item_id)
+            url = f"/api/v1/items/{item_id}"
+            read_back = await self._send(caller, "GET", url, headers=caller.headers)
+            if read_back is not None and read_back.status_code == 404:
+                self.unseen_writes.append(item_id)
 
     async def mailer(self) -> None:
         """A reset e-mail for each address in turn: a job a worker does after the answer.
@@ -110,7 +134,11 @@ class MixedLoad:
                 return
             headers = {"Idempotency-Key": str(uuid.uuid4())}
             response = await self._send(
-                "POST", "/api/v1/auth/forgot-password", json={"email": address}, headers=headers
+                self.writers,
+                "POST",
+                "/api/v1/auth/forgot-password",
+                json={"email": address},
+                headers=headers,
             )
             if response is not None and response.status_code == 202:
                 self.mailed.append(address)

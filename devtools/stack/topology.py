@@ -74,7 +74,7 @@ def _servers() -> Iterator[tuple[PrivatePostgres, PrivatePostgres, URL, PrivateR
 
 
 def _environment(
-    shape: Shape, bouncer: URL, redis: PrivateRedis, mailbox: Mailbox
+    shape: Shape, bouncer: URL, replica: URL, redis: PrivateRedis, mailbox: Mailbox
 ) -> dict[str, str]:
     return {
         **os.environ,
@@ -82,6 +82,9 @@ def _environment(
         "SECRET_KEY": secrets.token_urlsafe(48),
         "DATABASE_URL": bouncer.render_as_string(hide_password=False),
         "DB_PGBOUNCER": "true",
+        # Directly: PgBouncer pools the primary's connections (a deployment may put one in
+        # front of each replica too).
+        "DATABASE_READ_URL": replica.render_as_string(hide_password=False),
         "REDIS_URL": redis.url,
         "TRUSTED_PROXIES": json.dumps(["127.0.0.1"]),  # the edge
         "WORKERS": str(shape.workers_per_node),
@@ -116,7 +119,7 @@ async def _migrate(environment: dict[str, str], primary: URL, log: Path) -> None
 async def running_stack(shape: Shape, directory: Path) -> AsyncIterator[Stack]:
     """The whole topology, started in order and stopped in reverse; logs in `directory`."""
     with _servers() as (primary, replica, bouncer, redis, mailbox):
-        environment = _environment(shape, bouncer, redis, mailbox)
+        environment = _environment(shape, bouncer, _url(replica), redis, mailbox)
         await _migrate(environment, _url(primary), directory / "migrate.log")
         nodes = [
             ServiceProcess(

@@ -8,12 +8,13 @@ from shared.api.error_handlers import error_responses
 from shared.api.pagination import PageCursor, PageLimit
 from shared.api.permissions import Permission, permitted
 from shared.api.provided import provided
+from shared.api.route import ModuleRoute
 from shared.data.db import SessionDep
 
 from .schemas import AuditEventRead, AuditPage
 from .service import AuditFilter, AuditLog
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(prefix="/audit", tags=["audit"], route_class=ModuleRoute)
 AuditLogDep = Annotated[AuditLog, Depends(provided("audit.log"))]
 
 AUDIT_READ = Permission("audit:read", "Read the audit trail (GET /audit)")

@@ -10,6 +10,7 @@ from modules.users.public import PasswordWork, UserCreate, UserManagerDep, UserR
 from shared.api.auth import PUBLIC, SessionCaller
 from shared.api.error_handlers import ErrorEnvelope, error_responses
 from shared.api.provided import provided
+from shared.api.route import ModuleRoute
 from shared.data.db import UnitOfWork
 from shared.edge.rate_limit import stricter_limit
 from shared.settings import Settings
@@ -40,7 +41,9 @@ from .schemas import (
     VerifyRequest,
 )
 
-router = APIRouter(prefix="/auth", tags=["auth"])  # joined into one by router.py
+router = APIRouter(
+    prefix="/auth", tags=["auth"], route_class=ModuleRoute
+)  # joined into one by router.py
 THROTTLED = "Rate limited, or the account is throttled (`LOGIN_THROTTLED`): see `Retry-After`"
 
 

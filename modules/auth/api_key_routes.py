@@ -16,13 +16,16 @@ from shared.api.auth import RecentlyAuthenticated, SessionCaller
 from shared.api.error_handlers import error_responses
 from shared.api.permissions import MissingPermission, PermissionCatalog
 from shared.api.provided import provided
+from shared.api.route import ModuleRoute
 from shared.data.db import SessionDep, UnitOfWork
 
 from .api_keys import ApiKeys
 from .dependencies import AccountEmailsDep
 from .schemas import ApiKeyCreate, ApiKeyList, ApiKeyRead, NewApiKey
 
-router = APIRouter(prefix="/auth/api-keys", tags=["auth"])  # joined into one by router.py
+router = APIRouter(
+    prefix="/auth/api-keys", tags=["auth"], route_class=ModuleRoute
+)  # joined into one by router.py
 ApiKeysDep = Annotated[ApiKeys, Depends(provided("auth.api_keys"))]
 CatalogDep = Annotated[PermissionCatalog, Depends(provided("permissions"))]
 

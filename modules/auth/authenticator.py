@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import bindparam, func
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,6 +19,7 @@ from modules.users.public import User, role_permissions_of
 from shared.api.auth import Caller
 from shared.api.permissions import PermissionCatalog
 from shared.data.db import utcnow
+from shared.data.replica import is_replica_session
 
 from .api_keys import LAST_USED_PRECISION, ApiKeys, ApiKeySecrets, key_hash, looks_like_api_key
 from .models import ApiKey, AuthSession
@@ -49,9 +51,15 @@ BY_API_KEY = (
 
 
 class BearerAuthenticator:
-    def __init__(self, access_tokens: AccessTokens, catalog: PermissionCatalog) -> None:
+    def __init__(
+        self,
+        access_tokens: AccessTokens,
+        catalog: PermissionCatalog,
+        primary_sessions: async_sessionmaker[AsyncSession],
+    ) -> None:
         self.access_tokens = access_tokens
         self.catalog = catalog
+        self.primary_sessions = primary_sessions
 
     async def __call__(self, session: AsyncSession, token: str) -> Caller | None:
         if looks_like_api_key(token):
@@ -81,15 +89,24 @@ class BearerAuthenticator:
             return None
         user, api_key, from_roles = found
         if _due_for_a_write(api_key.last_used_at):
-            await ApiKeys.mark_used(session, api_key.id)
-            # Its own commit, now, before the route writes anything: a read-only request's
-            # transaction is rolled back, and the write must outlive it. It happens at most
-            # once a minute per key.
-            await session.commit()
+            await self._mark_used(session, api_key.id)
         held = self.catalog.held(
             is_superuser=user.is_superuser, from_roles=from_roles or (), scopes=api_key.scopes
         )
         return Caller(account=user, session_id=None, permissions=held, api_key_id=api_key.id)
+
+    async def _mark_used(self, session: AsyncSession, key_id: uuid.UUID) -> None:
+        """Its own commit, now, before the route writes anything: a read-only request's
+        transaction is rolled back, and the write must outlive it. It happens at most once a
+        minute per key. A session on the read replica cannot write: a primary session of its
+        own does (outside the turns requests wait in: it is short and rare)."""
+        if not is_replica_session(session):
+            await ApiKeys.mark_used(session, key_id)
+            await session.commit()
+            return
+        async with self.primary_sessions() as primary:
+            await ApiKeys.mark_used(primary, key_id)
+            await primary.commit()
 
 
 def _due_for_a_write(last_used_at: datetime | None) -> bool:

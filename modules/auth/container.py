@@ -1,6 +1,8 @@
 from datetime import timedelta
 
 from dependency_injector import containers, providers
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.api.pagination import CursorCodec
 from shared.api.permissions import PermissionCatalog
@@ -55,6 +57,7 @@ class AuthContainer(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     jobs = providers.Dependency(instance_of=JobQueue)
     permissions = providers.Dependency(instance_of=PermissionCatalog)
+    session_factory: providers.Dependency[async_sessionmaker[AsyncSession]] = providers.Dependency()
 
     access_tokens = providers.Singleton(_access_tokens, settings)
     login_sessions = providers.Singleton(_login_sessions, settings, access_tokens)
@@ -66,6 +69,8 @@ class AuthContainer(containers.DeclarativeContainer):
         ApiKeySecrets, providers.Callable(lambda s: s.secret_key.get_secret_value(), settings)
     )
     api_keys = providers.Singleton(ApiKeys, api_key_secrets)
-    authenticator = providers.Singleton(BearerAuthenticator, access_tokens, permissions)
+    authenticator = providers.Singleton(
+        BearerAuthenticator, access_tokens, permissions, session_factory
+    )
     rate_limit_owners = providers.Singleton(RateLimitOwners, access_tokens, api_key_secrets)
     account_emails = providers.Singleton(AccountEmails, settings, jobs)

@@ -8,13 +8,16 @@ from modules.audit.public import AuditTrailDep
 from modules.users.public import InvalidCurrentPassword, PasswordWork, UserManagerDep, account_of
 from shared.api.auth import SessionCaller
 from shared.api.error_handlers import ErrorEnvelope, error_responses
+from shared.api.route import ModuleRoute
 from shared.data.db import UnitOfWork
 
 from .dependencies import LoginSessionsDep, PasswordAttemptsDep, TwoFactorDep
 from .errors import MfaInvalidCode
 from .schemas import ReauthRequest
 
-router = APIRouter(prefix="/auth", tags=["auth"])  # joined into one by router.py
+router = APIRouter(
+    prefix="/auth", tags=["auth"], route_class=ModuleRoute
+)  # joined into one by router.py
 
 
 @router.post(

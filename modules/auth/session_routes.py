@@ -6,6 +6,7 @@ from modules.audit.public import AuditTrailDep
 from shared.api.auth import SessionCaller
 from shared.api.error_handlers import error_responses
 from shared.api.pagination import PageCursor, PageLimit
+from shared.api.route import ModuleRoute
 from shared.data.db import SessionDep, UnitOfWork
 from shared.errors import parse_id
 
@@ -13,7 +14,9 @@ from .dependencies import LoginSessionsDep
 from .errors import SessionNotFound
 from .schemas import SessionPage, SessionRead
 
-router = APIRouter(prefix="/auth", tags=["auth"])  # joined into one by router.py
+router = APIRouter(
+    prefix="/auth", tags=["auth"], route_class=ModuleRoute
+)  # joined into one by router.py
 
 
 @router.get(

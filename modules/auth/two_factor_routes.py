@@ -11,6 +11,7 @@ from modules.audit.public import AuditTrailDep
 from modules.users.public import InvalidCurrentPassword, PasswordWork, UserManagerDep, account_of
 from shared.api.auth import PUBLIC, RecentlyAuthenticated
 from shared.api.error_handlers import ErrorEnvelope, error_responses
+from shared.api.route import ModuleRoute
 from shared.data.db import UnitOfWork
 from shared.edge.rate_limit import stricter_limit
 
@@ -32,7 +33,9 @@ from .schemas import (
     TwoFactorSetup,
 )
 
-router = APIRouter(prefix="/auth", tags=["auth"])  # joined into one by router.py
+router = APIRouter(
+    prefix="/auth", tags=["auth"], route_class=ModuleRoute
+)  # joined into one by router.py
 
 
 @router.post(

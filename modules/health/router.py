@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.api.error_handlers import ErrorBody, error_responses
 from shared.api.provided import provided
+from shared.api.route import ModuleRoute
+from shared.data.replica import ReadReplica
 from shared.edge.request_id import request_id_var
 from shared.errors import ServiceUnavailable, Unauthorized
 from shared.jobs.metrics import JobMetrics
@@ -24,9 +26,9 @@ from shared.settings import Settings
 # A probe that answers late is as good as down; load balancers poll often.
 CHECK_TIMEOUT_SECONDS = 2.0
 
-CheckResult = Literal["ok", "error", "disabled"]
+CheckResult = Literal["ok", "error", "disabled", "lagging"]
 logger = structlog.get_logger(__name__)
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=ModuleRoute)
 
 
 class Liveness(BaseModel):
@@ -35,7 +37,12 @@ class Liveness(BaseModel):
 
 class Readiness(BaseModel):
     status: Literal["ready", "unavailable"] = Field(examples=["ready"])
-    checks: dict[str, CheckResult] = Field(examples=[{"database": "ok", "redis": "disabled"}])
+    checks: dict[str, CheckResult] = Field(
+        examples=[{"database": "ok", "redis": "ok", "replica": "disabled"}],
+        description="`replica` (the read replica, `DATABASE_READ_URL`) is informative: reads "
+        'go to the primary while it is `"lagging"` or `"error"`, and it never makes the '
+        "process unready.",
+    )
     error: ErrorBody | None = Field(
         default=None, description="The standard error envelope, present when unavailable."
     )
@@ -68,8 +75,10 @@ async def get_health() -> Liveness:
     "/ready",
     summary="Readiness: the database and Redis answer",
     description=f"Each check is bounded by {CHECK_TIMEOUT_SECONDS:g} s; Redis reports "
-    '`"disabled"` when `REDIS_URL` is unset. After SIGTERM it answers 503 at once, while '
-    "requests are still served for `SHUTDOWN_DRAIN_SECONDS`.",
+    '`"disabled"` when `REDIS_URL` is unset. The read replica is reported as last polled '
+    '(every second): `"ok"`, `"lagging"` (more than `REPLICA_MAX_LAG_SECONDS` behind), '
+    '`"error"` or `"disabled"`; it never makes the process unready. After SIGTERM it answers '
+    "503 at once, while requests are still served for `SHUTDOWN_DRAIN_SECONDS`.",
     responses={503: {"model": Readiness, "description": "A dependency failed its check"}},
     response_model_exclude_none=True,
 )
@@ -77,6 +86,7 @@ async def get_ready(
     response: Response,
     engine: Annotated[AsyncEngine, Depends(provided("engine"))],
     redis: Annotated[Redis | None, Depends(provided("redis"))],
+    replica: Annotated[ReadReplica, Depends(provided("replica"))],
 ) -> Readiness:
     if is_draining():  # SIGTERM came: tell the load balancer first, the requests still served
         response.status_code = 503
@@ -87,10 +97,12 @@ async def get_ready(
     results = await asyncio.gather(*(_check(name, probe) for name, probe in probes.items()))
     checks: dict[str, CheckResult] = {"database": "error", "redis": "disabled"}
     checks.update(zip(probes, results, strict=True))
-    if "error" not in checks.values():
+    failed = ", ".join(name for name, result in checks.items() if result == "error")
+    # Reads fall back to the primary: the replica's state is news, never a reason to stop.
+    checks["replica"] = replica.state
+    if not failed:
         return Readiness(status="ready", checks=checks)
     response.status_code = 503
-    failed = ", ".join(name for name, result in checks.items() if result == "error")
     return _unavailable(checks, f"Not ready: {failed} failed")
 
 

@@ -8,12 +8,13 @@ from shared.api.error_handlers import error_responses
 from shared.api.pagination import PageCursor, PageLimit
 from shared.api.permissions import Permission, permitted
 from shared.api.provided import provided
+from shared.api.route import ModuleRoute
 from shared.data.db import SessionDep, UnitOfWork
 
 from .schemas import ItemCreate, ItemPage, ItemRead, ItemUpdate, Sort
 from .service import ItemsService, ListFilters
 
-router = APIRouter(prefix="/items", tags=["items"])
+router = APIRouter(prefix="/items", tags=["items"], route_class=ModuleRoute)
 
 ETAG = {
     "ETag": {"description": 'The item\'s version, quoted: `"3"`.', "schema": {"type": "string"}}

@@ -8,10 +8,11 @@ from shared.api.auth import CurrentCaller
 from shared.api.error_handlers import error_responses
 from shared.api.permissions import PermissionCatalog
 from shared.api.provided import provided
+from shared.api.route import ModuleRoute
 
 from .schemas import PermissionList, PermissionRead
 
-router = APIRouter(prefix="/permissions", tags=["permissions"])
+router = APIRouter(prefix="/permissions", tags=["permissions"], route_class=ModuleRoute)
 CatalogDep = Annotated[PermissionCatalog, Depends(provided("permissions"))]
 
 

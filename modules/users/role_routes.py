@@ -5,13 +5,14 @@ from fastapi import APIRouter, Response, status
 from modules.audit.public import AuditTrail, AuditTrailDep
 from shared.api.auth import Caller, CurrentSuperuser
 from shared.api.error_handlers import error_responses
+from shared.api.route import ModuleRoute
 from shared.data.db import SessionDep, UnitOfWork
 
 from .dependencies import RolesDep
 from .models import Role
 from .schemas import RoleCreate, RoleList, RoleRead, RoleUpdate
 
-router = APIRouter(prefix="/roles", tags=["roles"])
+router = APIRouter(prefix="/roles", tags=["roles"], route_class=ModuleRoute)
 
 LOCATION = {"Location": {"description": "The new role's URL.", "schema": {"type": "string"}}}
 

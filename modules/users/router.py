@@ -3,10 +3,12 @@ roles are made of."""
 
 from fastapi import APIRouter
 
+from shared.api.route import ModuleRoute
+
 from .permission_routes import router as permission_routes
 from .role_routes import router as role_routes
 from .user_routes import router as user_routes
 
-router = APIRouter()
+router = APIRouter(route_class=ModuleRoute)
 for part in (user_routes, role_routes, permission_routes):
     router.include_router(part)

@@ -8,6 +8,7 @@ from shared.api.auth import Caller, CurrentCaller, RecentlyAuthenticated, Sessio
 from shared.api.error_handlers import ErrorEnvelope, error_responses
 from shared.api.pagination import PageCursor, PageLimit
 from shared.api.permissions import Permission, permitted
+from shared.api.route import ModuleRoute
 from shared.data.db import SessionDep, UnitOfWork
 
 from .dependencies import PasswordWork, RolesDep, UserManagerDep, UsersServiceDep, account_of
@@ -16,7 +17,7 @@ from .models import User
 from .roles import Roles
 from .schemas import UserAdminUpdate, UserMe, UserPage, UserRead, UserSelfUpdate
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"], route_class=ModuleRoute)
 
 USERS_READ = Permission("users:read", "Read any user's account (GET /users, /users/{id})")
 USERS_WRITE = Permission(

@@ -17,6 +17,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..data.db import SessionDep, utcnow
+from ..data.replica import is_replica_session
 from ..errors import Forbidden, Unauthorized
 
 LOGIN_URL = "/api/v1/auth/jwt/login"
@@ -89,6 +90,12 @@ async def authenticate(
     if token:
         authenticator: Authenticator = request.app.state.container.authenticator()
         caller = await authenticator(session, token)
+        if caller is None and is_replica_session(session):
+            # A login session or key made within the replica's lag is not there yet: the
+            # primary has the last word.
+            routing = request.app.state.container.read_routing()
+            async with routing.primary_session() as primary:
+                caller = await authenticator(primary, token)
         if caller is not None:
             return caller
     raise Unauthorized("Not authenticated")

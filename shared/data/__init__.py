@@ -1,1 +1,2 @@
-"""Data access: the engine, request sessions and the unit of work, database provisioning, Redis."""
+"""Data access: the engine, request sessions and the unit of work, reads on a replica,
+database provisioning, Redis."""

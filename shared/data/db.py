@@ -90,7 +90,9 @@ def timeout_settings(settings: Settings) -> dict[str, str]:
     }
 
 
-def make_engine(settings: Settings) -> AsyncEngine:
+def make_engine(settings: Settings, url: URL | None = None) -> AsyncEngine:
+    """The engine of DATABASE_URL, or of `url` (the read replica's) with the same pool and
+    limits."""
     timeout_ms = settings.db_statement_timeout_ms
     connect_args: dict[str, Any] = {
         "timeout": settings.db_connect_timeout,
@@ -106,7 +108,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
             "server_settings": {"application_name": "modulith"}
         }
     engine = create_async_engine(
-        settings.database,
+        url or settings.database,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
@@ -220,10 +222,9 @@ class ConnectionTurns:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    # Looked up per request (a cheap singleton call) so tests can override the provider.
-    container = request.app.state.container
-    factory: async_sessionmaker[AsyncSession] = container.session_factory()
-    async with container.connection_turns().turn(), factory() as session:
+    # On the primary, or on the read replica for a request that changes nothing
+    # (shared/data/read_routing.py).
+    async with request.app.state.container.read_routing().session_for(request) as session:
         yield session
 
 

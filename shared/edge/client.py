@@ -29,6 +29,12 @@ def client_address(request: HTTPConnection) -> str | None:
     return request.client.host[:ADDRESS_MAX_LENGTH]
 
 
+def bearer_token(request: HTTPConnection) -> str | None:
+    """The token of the request's `Authorization: Bearer …` header, not yet checked."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def client_of(request: HTTPConnection) -> Client:
     user_agent = request.headers.get("user-agent")
     return Client(

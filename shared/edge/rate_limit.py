@@ -41,7 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import RateLimited
 from ..settings import Settings
-from .client import client_address
+from .client import bearer_token, client_address
 
 StricterRule = Literal["login", "sensitive"]
 # Whom a bearer token's requests count against ("user:…", "api_key:…"), or None.
@@ -114,8 +114,8 @@ class RateLimits:
         request.scope.setdefault("state", {})[_HEADERS_STATE_KEY] = _window_headers(scratch)
 
     def _client(self, request: Request) -> str:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and token:
+        token = bearer_token(request)
+        if token:
             owner = self._token_owner(token)
             if owner is not None:
                 return owner

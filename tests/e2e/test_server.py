@@ -53,7 +53,10 @@ async def test_make_run_creates_and_migrates_the_database_then_serves(
         ready = await client.get("/ready")
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "redis": "disabled"}}
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "redis": "disabled", "replica": "disabled"},
+    }
     output = server.output()
     assert "database_created" in output and "database_migrated" in output
     assert f"API docs: {server.base_url}/docs" in output

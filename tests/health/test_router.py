@@ -42,13 +42,16 @@ async def test_ready_reports_database_ok_and_redis_disabled_without_redis_url(
 ) -> None:
     response = await client.get("/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": {"database": "ok", "redis": "disabled"}}
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "redis": "disabled", "replica": "disabled"},
+    }
 
 
 async def test_ready_checks_a_real_redis(app_factory: Callable[..., FastAPI]) -> None:
     response = await request_once(app_factory(redis_url=LOCAL_REDIS), "GET", "/ready")
     assert response.status_code == 200
-    assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
+    assert response.json()["checks"] == {"database": "ok", "redis": "ok", "replica": "disabled"}
 
 
 async def test_ready_is_503_with_the_failing_check_named_when_redis_is_down(
@@ -60,7 +63,7 @@ async def test_ready_is_503_with_the_failing_check_named_when_redis_is_down(
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unavailable"
-    assert body["checks"] == {"database": "ok", "redis": "error"}
+    assert body["checks"] == {"database": "ok", "redis": "error", "replica": "disabled"}
     assert body["error"]["code"] == "SERVICE_UNAVAILABLE"
     assert body["error"]["request_id"] == response.headers["x-request-id"]
 
@@ -71,7 +74,11 @@ async def test_ready_is_503_when_the_database_refuses_connections(
     app = app_factory(database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/x")
     response = await request_once(app, "GET", "/ready")
     assert response.status_code == 503
-    assert response.json()["checks"] == {"database": "error", "redis": "disabled"}
+    assert response.json()["checks"] == {
+        "database": "error",
+        "redis": "disabled",
+        "replica": "disabled",
+    }
 
 
 async def test_ready_gives_up_on_a_wedged_database_and_redis_within_the_check_timeout(
@@ -87,7 +94,11 @@ async def test_ready_gives_up_on_a_wedged_database_and_redis_within_the_check_ti
         response = await request_once(app, "GET", "/ready")
         elapsed = time.monotonic() - started
     assert response.status_code == 503
-    assert response.json()["checks"] == {"database": "error", "redis": "error"}
+    assert response.json()["checks"] == {
+        "database": "error",
+        "redis": "error",
+        "replica": "disabled",
+    }
     # Both checks run concurrently, each bounded: not 30 s, not the sum of the two.
     assert elapsed < CHECK_TIMEOUT_SECONDS + 1.5
 

@@ -44,6 +44,8 @@ def test_defaults_follow_operations_md() -> None:
     assert s.db_pgbouncer is False and s.db_lock_timeout_ms == 2000
     assert (s.shutdown_drain_seconds, s.keepalive_timeout_seconds) == (0, 75)
     assert (s.max_header_bytes, s.client_header_timeout_seconds) == (65536, 10)
+    assert s.database_read_url is None
+    assert (s.read_your_writes_seconds, s.replica_max_lag_seconds) == (5, 5)
 
 
 PRODUCTION = {
@@ -148,10 +150,20 @@ def test_a_trusted_network_with_host_bits_set_is_refused(network: str) -> None:
         ({"keepalive_timeout_seconds": 0}, "KEEPALIVE_TIMEOUT_SECONDS"),
         ({"max_header_bytes": 100}, "MAX_HEADER_BYTES"),
         ({"client_header_timeout_seconds": "soon"}, "CLIENT_HEADER_TIMEOUT_SECONDS"),
+        ({"database_read_url": "postgresql://replica/app"}, "DATABASE_READ_URL"),
+        ({"database_read_url": "postgresql+asyncpg://replica/app"}, "DATABASE_READ_URL"),
+        ({"read_your_writes_seconds": -1}, "READ_YOUR_WRITES_SECONDS"),
+        ({"replica_max_lag_seconds": 0}, "REPLICA_MAX_LAG_SECONDS"),
     ],
 )
 def test_bad_values_are_reported_by_variable_name(values: dict[str, Any], variable: str) -> None:
     assert error_line(**values).startswith(f"{variable}:")
+
+
+def test_a_replica_needs_redis_for_read_your_writes() -> None:
+    replica = "postgresql+asyncpg://replica:5432/app"
+    assert "REDIS_URL" in error_line(database_read_url=replica)
+    assert settings(database_read_url=replica, redis_url="redis://127.0.0.1:6379/0").database_read
 
 
 def test_several_bad_values_are_reported_on_one_line() -> None:
