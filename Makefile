@@ -34,7 +34,7 @@ run: .venv/.installed ## create + migrate the database if needed, serve on HOST:
 dev: .venv/.installed ## as run, with auto-reload
 	$(RUN) python manage.py serve --reload
 
-worker: .venv/.installed ## a standalone background worker; run any number, on any machines
+worker: .venv/.installed ## a standalone background worker; run any number, on any machines; MODULES=audit for one module's jobs
 	$(RUN) python manage.py worker
 
 test: .venv/.installed ## the whole suite on real PostgreSQL; M=<module> for one module

@@ -5,7 +5,7 @@ nothing connects at import time.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -55,7 +55,7 @@ from shared.jobs.metrics import JobMetrics
 from shared.jobs.queue import JobQueue
 from shared.jobs.schedules import Housekeeper, Schedule
 from shared.jobs.worker import JobRunner, Worker, purge_job_history
-from shared.module import Module, mount_module_containers
+from shared.module import Module, mount_module_containers, select_modules
 from shared.observability.logs import configure_logging
 from shared.observability.metrics import RequestMetrics, make_metrics_registry, make_scrape_registry
 from shared.observability.request_telemetry import RequestTelemetryMiddleware
@@ -66,15 +66,34 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
 # Every module, in the order their routers are mounted. `make module name=…` adds one here;
-# its container comes with its Module record (the ones wired to each other are below).
+# its container comes with its Module record (the ones wired to each other are below). A
+# process loads those MODULES lists, all by default (loaded_modules).
 MODULES: tuple[Module, ...] = (health, users, auth, items, audit)
 OPENAPI_URL = "/openapi.json"
+# The one entrypoint every job was queued under before each module had its own: a worker
+# that loads every module takes those too, so no job queued by an earlier release is left
+# behind by the upgrade.
+EARLIER_ENTRYPOINT = "modulith"
 
 
-def every_schedule() -> list[Schedule]:
-    """The kernel's housekeeping and every module's."""
+def loaded_modules(settings: Settings) -> tuple[Module, ...]:
+    """The modules this process serves and whose jobs it runs (MODULES); a name that is no
+    module, or a module listed without one it depends on, is a ModuleSelectionError."""
+    return select_modules(MODULES, settings.modules)
+
+
+def every_schedule(modules: Iterable[Module]) -> list[Schedule]:
+    """The kernel's housekeeping and that of `modules`."""
     kernel = Schedule("kernel.purge_job_history", "47 * * * *", purge_job_history)
-    return [kernel, *(schedule for module in MODULES for schedule in module.schedules)]
+    return [kernel, *(schedule for module in modules for schedule in module.schedules)]
+
+
+def job_entrypoints(tasks: TaskRegistry, loaded: Iterable[Module]) -> list[str]:
+    """Where this process's worker takes jobs from: every task owner but the modules it does
+    not load (the kernel, the loaded modules, and an owner that is no module: a test's)."""
+    not_loaded = {module.name for module in MODULES} - {module.name for module in loaded}
+    entrypoints = sorted(tasks.owners - not_loaded)
+    return entrypoints if not_loaded else [*entrypoints, EARLIER_ENTRYPOINT]
 
 
 def declared_permissions() -> list[tuple[str, tuple[Permission, ...]]]:
@@ -82,7 +101,8 @@ def declared_permissions() -> list[tuple[str, tuple[Permission, ...]]]:
 
 
 def task_registry(email_delivery: EmailDelivery, *extra: tuple[str, Handlers]) -> TaskRegistry:
-    """The kernel's tasks, every module's, and `extra` owners' (tests add subscribers)."""
+    """The kernel's tasks, every module's, and `extra` owners' (tests add subscribers). Every
+    module's, loaded or not: an event is queued for each subscriber, wherever it runs."""
     kernel: Handlers = {SendEmail: email_delivery.send_email}
     modules = ((module.name, module.handlers) for module in MODULES)
     return TaskRegistry([("kernel", kernel), *modules, *extra])
@@ -127,11 +147,24 @@ class AppContainer(containers.DeclarativeContainer):
     job_runner = providers.Singleton(
         JobRunner, tasks, session_factory, job_timeout, tracer_provider
     )
+    # The modules this process loads (MODULES): their routes, jobs and schedules.
+    loaded = providers.Singleton(loaded_modules, settings)
     # Schedules are given the root container, to reach their module's providers.
     housekeeper = providers.Singleton(
-        Housekeeper, providers.Callable(every_schedule), session_factory, __self__, job_timeout
+        Housekeeper,
+        providers.Callable(every_schedule, loaded),
+        session_factory,
+        __self__,
+        job_timeout,
     )
-    worker = providers.Singleton(Worker, settings, job_runner, job_metrics, housekeeper)
+    worker = providers.Singleton(
+        Worker,
+        settings,
+        job_runner,
+        job_metrics,
+        housekeeper,
+        providers.Callable(job_entrypoints, tasks, loaded),
+    )
 
     # Every module's declared permissions (shared/api/permissions.py).
     permissions = providers.Singleton(PermissionCatalog, providers.Callable(declared_permissions))
@@ -210,6 +243,7 @@ def create_app(
     configure_logging(settings.log_level, settings.log_format, tracing=tracer_provider is not None)
 
     container = build_container(settings, tracer_provider)
+    served = container.loaded()  # MODULES: only these are served
     container.check_dependencies()
     check_provided(container)  # every Depends(provided("…")) names a provider
 
@@ -224,7 +258,7 @@ def create_app(
                 modules.enter_context(tracing_statements(container.engine(), tracer_provider))
                 modules.callback(tracer_provider.shutdown)  # the last spans are sent
             await modules.enter_async_context(container.replica().watched())
-            for module in MODULES:
+            for module in served:
                 if module.lifespan is not None:
                     await modules.enter_async_context(module.lifespan(container))
             if settings.worker_in_process:
@@ -291,7 +325,7 @@ def create_app(
     if tracer_provider is not None:
         trace_requests(app, tracer_provider)  # outermost: the span times all of the above
 
-    for module in MODULES:
+    for module in served:
         if module.rate_limited and settings.rate_limit_enabled:
             app.include_router(
                 module.router,

@@ -16,7 +16,7 @@ from pathlib import Path
 import structlog
 from fastapi_users.exceptions import InvalidPasswordException
 
-from main import MODULES, build_container, create_app
+from main import MODULES, build_container, create_app, loaded_modules
 from modules.users.public import ensure_superuser
 from shared.data.db import connect_asyncpg
 from shared.data.provisioning import (
@@ -28,6 +28,7 @@ from shared.data.provisioning import (
 )
 from shared.jobs import admin as job_admin
 from shared.jobs.metrics import serve_worker_metrics
+from shared.module import ModuleSelectionError
 from shared.observability.logs import configure_logging
 from shared.observability.tracing import make_tracer_provider
 from shared.serving.run import serve_development, serve_production
@@ -237,6 +238,10 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = load_settings()
+    try:
+        loaded_modules(settings)
+    except ModuleSelectionError as error:
+        sys.exit(f"Configuration error: {error}")
     configure_logging(
         settings.log_level, settings.log_format, tracing=bool(settings.otel_exporter_otlp_endpoint)
     )

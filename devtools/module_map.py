@@ -51,7 +51,7 @@ def _package_files(module: Module, root: Path) -> list[Path]:
     return sorted((root / "modules" / module.name).rglob("*.py"))
 
 
-def _imported_modules(module: Module, root: Path, names: set[str]) -> set[str]:
+def imported_modules(module: Module, root: Path, names: set[str]) -> set[str]:
     """The other modules this one imports from (through their public.py, import-linter sees
     to that)."""
     found: set[str] = set()
@@ -142,6 +142,7 @@ def render(modules: Iterable[Module], root: Path) -> str:
             out += [f"| {method} | `{path}` | {summary} |" for method, path, summary in routes]
             out.append("")
         out.append(_line("Tables", sorted(tables.get(module.name, ()))))
+        out.append(_line("Loaded with (depends on)", module.depends_on, "the kernel only"))
         if module.permissions:
             out.append("**Permissions**\n")
             out.append("| permission | members hold it | description |\n|---|---|---|")
@@ -168,7 +169,7 @@ def render(modules: Iterable[Module], root: Path) -> str:
             out.append(f"**Schedules** (cron, UTC): {', '.join(when)}\n")
         out.append(_line("Settings read", _settings_read(module, root)))
         out.append(_line("Public names", sorted(_public_surface(module))))
-        for other in sorted(_imported_modules(module, root, names)):
+        for other in sorted(imported_modules(module, root, names)):
             edges.add((module.name, other, "imports"))
         for message in module.handlers:
             source = publisher.get(message)

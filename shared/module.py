@@ -2,7 +2,7 @@
 tables each module owns."""
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +46,36 @@ class Module:
     # declare any of KERNEL_PROVIDERS as `providers.Dependency()` and is given them. A module
     # wired to other modules' ports is declared in the root container by hand instead.
     container: type[containers.DeclarativeContainer] | None = None
+    # The modules a process must load with this one (MODULES): those it imports from (their
+    # public.py) or whose tables its own reference. tests/test_module_slicing.py checks both.
+    depends_on: tuple[str, ...] = ()
+
+
+class ModuleSelectionError(ValueError):
+    """MODULES names a module that does not exist, or leaves out one a listed module needs."""
+
+
+def select_modules(modules: Sequence[Module], names: Sequence[str] | None) -> tuple[Module, ...]:
+    """The modules a process loads: those `names` lists (None: every one), in their order in
+    `modules`, or a one-line ModuleSelectionError."""
+    if names is None:
+        return tuple(modules)
+    known = {module.name for module in modules}
+    if unknown := [name for name in names if name not in known]:
+        raise ModuleSelectionError(
+            f"MODULES: no module is named {', '.join(map(repr, unknown))}"
+            f" (the modules: {', '.join(module.name for module in modules)})"
+        )
+    listed = [module for module in modules if module.name in names]
+    missing = [
+        f"{module.name} needs {needed}, which is not listed"
+        for module in listed
+        for needed in module.depends_on
+        if needed not in names
+    ]
+    if missing:
+        raise ModuleSelectionError(f"MODULES: {'; '.join(missing)} (its Module.depends_on)")
+    return tuple(listed)
 
 
 def tables_by_module(modules: Iterable[Module]) -> dict[str, frozenset[str]]:

@@ -172,6 +172,12 @@ class Settings(BaseSettings):
         " this; the edge rounds it up to whole seconds",
     )
 
+    modules: StrList | None = Field(
+        None,
+        description="the modules this process serves and whose jobs and subscribers it runs"
+        " (comma-separated names, or all); main.py checks the names and their dependencies",
+    )
+
     worker_in_process: bool = Field(
         default_factory=lambda data: data["environment"] != "production"
     )
@@ -184,10 +190,15 @@ class Settings(BaseSettings):
         2.0, gt=0, description="the first retry's delay; each next one waits twice as long"
     )
 
-    @field_validator("allowed_origins", "trusted_proxies", mode="before")
+    @field_validator("allowed_origins", "trusted_proxies", "modules", mode="before")
     @classmethod
     def _parse_list(cls, value: Any) -> Any:
         return _split_list(value)
+
+    @field_validator("modules")
+    @classmethod
+    def _all_modules(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None or value == ["all"] else value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -33,4 +33,6 @@ module = Module(
     router=router,
     models="modules.auth.models",
     schedules=(Schedule("auth.purge_what_ended", "7 * * * *", purge_what_ended),),
+    # Whose sessions and keys: users (their table, manager, events); audit records logins.
+    depends_on=("users", "audit"),
 )

@@ -28,4 +28,6 @@ module = Module(
     ),
     container=ItemsContainer,
     permissions=(ITEMS_READ, ITEMS_WRITE),
+    # items.owner_id references users.id; it forgets a deleted user's idempotency keys.
+    depends_on=("users",),
 )

@@ -31,4 +31,6 @@ module = Module(
     models="modules.users.models",
     lifespan=lifespan,
     permissions=(USERS_READ, USERS_WRITE),
+    # auth fills its ports (sessions revoked, account e-mails, 2FA); audit records changes.
+    depends_on=("auth", "audit"),
 )

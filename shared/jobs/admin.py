@@ -10,22 +10,22 @@ from pgqueuer import Queries
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.models import JobId
 
-from .queue import ENTRYPOINT, TASK_HEADER
+from .queue import TASK_HEADER
 
 _COUNTS = """
-SELECT headers->>$2 AS task, status::text AS status, count(*) AS jobs
-FROM pgqueuer WHERE entrypoint = $1 AND status IN ('queued', 'picked', 'failed')
+SELECT headers->>$1 AS task, status::text AS status, count(*) AS jobs
+FROM pgqueuer WHERE status IN ('queued', 'picked', 'failed')
 GROUP BY 1, 2 ORDER BY 1, 2
 """
 # The error is the newest log entry's: PgQueuer logs every retry and the final failure.
 _FAILED = """
-SELECT j.id, j.headers->>$2 AS task, j.attempts, j.updated, log.traceback
+SELECT j.id, j.headers->>$1 AS task, j.attempts, j.updated, log.traceback
 FROM pgqueuer j
 LEFT JOIN LATERAL (
     SELECT traceback FROM pgqueuer_log
     WHERE job_id = j.id AND traceback IS NOT NULL ORDER BY created DESC LIMIT 1
 ) log ON true
-WHERE j.entrypoint = $1 AND j.status = 'failed'
+WHERE j.status = 'failed'
 ORDER BY j.id
 """
 
@@ -41,12 +41,12 @@ class FailedJob:
 
 async def backlog(connection: asyncpg.Connection) -> list[tuple[str, str, int]]:
     """(task, status, count) for the jobs waiting, running and failed."""
-    rows = await connection.fetch(_COUNTS, ENTRYPOINT, TASK_HEADER)
+    rows = await connection.fetch(_COUNTS, TASK_HEADER)
     return [(row["task"] or "?", row["status"], row["jobs"]) for row in rows]
 
 
 async def failed_jobs(connection: asyncpg.Connection) -> list[FailedJob]:
-    rows = await connection.fetch(_FAILED, ENTRYPOINT, TASK_HEADER)
+    rows = await connection.fetch(_FAILED, TASK_HEADER)
     return [
         FailedJob(
             id=row["id"],

@@ -58,6 +58,9 @@ class Task:
     name: str
     message: type[Message]
     handler: Handler
+    # The module whose handler it is ("kernel" for the kernel's): its jobs are queued under
+    # the owner's name, and a worker takes only those of the modules it loads (MODULES).
+    owner: str
 
 
 class TaskRegistry:
@@ -87,7 +90,7 @@ class TaskRegistry:
             raise TypeError(f"{message.__name__} must be a Job or an Event")
         if task_name in self._tasks:
             raise TypeError(f"two handlers are registered as {task_name}")
-        task = Task(task_name, message, handler)
+        task = Task(task_name, message, handler, owner)
         self._tasks[task_name] = task
         self._by_message.setdefault(message, []).append(task)
 
@@ -104,3 +107,12 @@ class TaskRegistry:
     @property
     def names(self) -> list[str]:
         return sorted(self._tasks)
+
+    @property
+    def owners(self) -> set[str]:
+        return {task.owner for task in self._tasks.values()}
+
+    def owned_by(self, owners: Iterable[str]) -> list[str]:
+        """The names of the tasks of `owners`."""
+        chosen = set(owners)
+        return sorted(name for name, task in self._tasks.items() if task.owner in chosen)

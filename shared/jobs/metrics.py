@@ -13,15 +13,13 @@ from prometheus_client.registry import Collector
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .queue import ENTRYPOINT
-
 _BACKLOG = text(
     """
     SELECT count(*) FILTER (WHERE status = 'queued') AS pending,
            count(*) FILTER (WHERE status = 'failed') AS failed,
            coalesce(extract(epoch FROM now() - min(execute_after)
                     FILTER (WHERE status = 'queued' AND execute_after <= now())), 0) AS oldest
-    FROM pgqueuer WHERE entrypoint = :entrypoint
+    FROM pgqueuer
     """
 )
 
@@ -72,7 +70,7 @@ class JobMetrics:
     async def read_backlog(self, engine: AsyncEngine) -> None:
         """Refresh the backlog gauges from the queue table (before a scrape)."""
         async with engine.connect() as connection:
-            row = (await connection.execute(_BACKLOG, {"entrypoint": ENTRYPOINT})).one()
+            row = (await connection.execute(_BACKLOG)).one()
         self.pending.set(row.pending)
         self.failed_held.set(row.failed)
         self.oldest_pending_age.set(float(row.oldest))

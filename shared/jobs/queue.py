@@ -17,10 +17,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..observability.tracing import carry_trace
 from .messages import Event, Job, Message, Task, TaskRegistry
 
-# Every job goes through one engine entrypoint; the task is named in the job's headers. A
-# worker then sees every job, including one whose task it does not know, and fails it with a
-# clear error instead of leaving it queued forever.
-ENTRYPOINT = "modulith"
+# A job is queued under its task's owner, PgQueuer's entrypoint: the module whose handler it
+# is, or "kernel". A worker takes the jobs of the modules it loads (MODULES); another module's
+# wait for a worker that loads it. The task is named in the job's headers: the owner's worker
+# fails a job whose task it does not know with a clear error, never leaves it queued forever.
 TASK_HEADER = "task"
 
 
@@ -100,7 +100,7 @@ class JobQueue:
         payload = message.model_dump_json().encode()
         queries = Queries(SessionConnectionDriver(await session.connection()))
         await queries.enqueue(
-            [ENTRYPOINT] * len(tasks),
+            [task.owner for task in tasks],
             [payload] * len(tasks),
             [0] * len(tasks),
             [delay] * len(tasks),

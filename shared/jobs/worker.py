@@ -12,7 +12,7 @@ job which cannot run fails at once, and the metrics and logs of each attempt (`J
 import asyncio
 import contextlib
 import traceback
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -34,7 +34,7 @@ from ..observability.tracing import job_span
 from ..settings import Settings
 from .messages import Message, Task, TaskRegistry
 from .metrics import JobMetrics
-from .queue import ENTRYPOINT, TASK_HEADER
+from .queue import TASK_HEADER
 from .schedules import Housekeeper
 
 if TYPE_CHECKING:
@@ -205,8 +205,9 @@ def _describe(error: BaseException) -> str:
 
 
 class Worker:
-    """Processes jobs, and runs the schedules that are due, until told to stop; any number
-    of them share the queue."""
+    """Processes the jobs queued under `entrypoints` (the kernel's and the loaded modules'),
+    and runs the schedules that are due, until told to stop; any number of them share the
+    queue."""
 
     def __init__(
         self,
@@ -214,9 +215,11 @@ class Worker:
         runner: JobRunner,
         metrics: JobMetrics,
         housekeeper: Housekeeper,
+        entrypoints: Sequence[str],
     ) -> None:
         self.settings = settings
         self.runner = runner
+        self.entrypoints = tuple(entrypoints)
         self.executor_factory = JobExecutor.factory(
             runner,
             metrics,
@@ -230,7 +233,8 @@ class Worker:
         """Until `stop` is set; then the jobs under way finish (each within its time limit)."""
         logger.info(
             "worker_started",
-            tasks=self.runner.tasks.names,
+            entrypoints=self.entrypoints,
+            tasks=self.runner.tasks.owned_by(self.entrypoints),
             schedules=[schedule.name for schedule in self.housekeeper.schedules],
         )
         await pgqueuer.run(
@@ -273,9 +277,10 @@ class Worker:
         )
         try:
             queue = PgQueuer.from_asyncpg_pool(pool)
-            queue.entrypoint(ENTRYPOINT, on_failure="hold", executor_factory=self.executor_factory)(
-                self.runner.run_queued
-            )
+            for entrypoint in self.entrypoints:
+                queue.entrypoint(
+                    entrypoint, on_failure="hold", executor_factory=self.executor_factory
+                )(self.runner.run_queued)
             self.housekeeper.register(queue)
             yield queue
         finally:

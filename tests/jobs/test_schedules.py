@@ -13,7 +13,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from main import every_schedule
+from main import MODULES, every_schedule
 from shared.jobs.messages import TaskRegistry
 from shared.jobs.schedules import Schedule
 from tests.jobs.harness import container_with, eventually, running_worker, worker_settings
@@ -30,7 +30,7 @@ async def scheduled(engine: AsyncEngine) -> set[tuple[str, str]]:
 async def test_every_schedule_is_in_pgqueuers_table_once_a_worker_has_started(
     jobs_url: URL, jobs_engine: AsyncEngine
 ) -> None:
-    expected = {(schedule.name, schedule.cron) for schedule in every_schedule()}
+    expected = {(schedule.name, schedule.cron) for schedule in every_schedule(MODULES)}
     assert {name for name, _ in expected} == {
         "kernel.purge_job_history",
         "auth.purge_what_ended",
@@ -102,7 +102,7 @@ async def test_the_audit_purge_commits_through_its_schedule(
             text("INSERT INTO audit_events (id, at, action, details) VALUES (:id, :at, 'x', '{}')"),
             {"id": entry_id, "at": old},
         )
-    [purge] = [s for s in every_schedule() if s.name == "audit.purge_old_entries"]
+    [purge] = [s for s in every_schedule(MODULES) if s.name == "audit.purge_old_entries"]
     container = container_with(worker_settings(jobs_url), TaskRegistry([]))
     try:
         await container.housekeeper().run(purge)

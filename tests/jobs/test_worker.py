@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.data.db import connect_asyncpg
 from shared.jobs import admin
 from shared.jobs.messages import Event, Job, TaskRegistry
-from shared.jobs.queue import ENTRYPOINT, TASK_HEADER
+from shared.jobs.queue import TASK_HEADER
 from shared.jobs.worker import purge_job_history
 from tests.jobs.harness import (
     container_with,
@@ -72,9 +72,9 @@ async def test_unknown_tasks_and_invalid_payloads_fail_their_job_not_the_worker(
     connection = await connect_asyncpg(jobs_url)
     try:
         queries = Queries(AsyncpgDriver(connection))
-        await queries.enqueue(ENTRYPOINT, b"{}", headers={TASK_HEADER: "tests.gone"})
-        await queries.enqueue(ENTRYPOINT, b'{"n": "many"}', headers={TASK_HEADER: "tests.ping"})
-        await queries.enqueue(ENTRYPOINT, b"not json", headers={TASK_HEADER: "tests.ping"})
+        await queries.enqueue("tests", b"{}", headers={TASK_HEADER: "tests.gone"})
+        await queries.enqueue("tests", b'{"n": "many"}', headers={TASK_HEADER: "tests.ping"})
+        await queries.enqueue("tests", b"not json", headers={TASK_HEADER: "tests.ping"})
         async with running_worker(worker_settings(jobs_url), tasks):
             await enqueue(jobs_url, tasks, Ping(n=1))
             await eventually(lambda: ran == [1])

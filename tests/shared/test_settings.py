@@ -46,6 +46,7 @@ def test_defaults_follow_operations_md() -> None:
     assert (s.max_header_bytes, s.client_header_timeout_seconds) == (65536, 10)
     assert s.database_read_url is None
     assert (s.read_your_writes_seconds, s.replica_max_lag_seconds) == (5, 5)
+    assert s.modules is None  # every module
 
 
 PRODUCTION = {
@@ -158,6 +159,12 @@ def test_a_trusted_network_with_host_bits_set_is_refused(network: str) -> None:
 )
 def test_bad_values_are_reported_by_variable_name(values: dict[str, Any], variable: str) -> None:
     assert error_line(**values).startswith(f"{variable}:")
+
+
+def test_modules_is_a_list_of_names_or_all() -> None:
+    assert settings(modules="health, users,auth").modules == ["health", "users", "auth"]
+    assert settings(modules='["audit"]').modules == ["audit"]
+    assert settings(modules="all").modules is None
 
 
 def test_a_replica_needs_redis_for_read_your_writes() -> None:
