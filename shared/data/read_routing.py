@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from prometheus_client import CollectorRegistry, Counter
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
@@ -90,9 +91,9 @@ class ReadRouting:
         if self._recent_writers and await self._recent_writers.wrote_recently(request):
             return None
         replica = AsyncExitStack()
-        await replica.enter_async_context(self.replica.turns.turn())
-        session = await replica.enter_async_context(self.replica.sessions())
         try:
+            await replica.enter_async_context(self.replica.turns.turn())
+            session = await replica.enter_async_context(self.replica.sessions())
             # Connected now, not at the first read: a replica gone since the last poll is
             # left for the primary before the handler runs.
             await session.connection()
@@ -100,7 +101,10 @@ class ReadRouting:
             await replica.aclose()
             if not is_database_unavailable(error):
                 raise
-            self.replica.failed(error)
+            # No turn at its pool within DB_POOL_TIMEOUT: busy, not gone; the others keep
+            # reading there.
+            if not isinstance(error, sa_exc.TimeoutError):
+                self.replica.failed(error)
             return None
         await stack.enter_async_context(replica)
         setattr(request.state, _READ_FROM, "replica")
