@@ -14,6 +14,7 @@ from dependency_injector import containers, providers
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 from redis.asyncio import Redis
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -24,6 +25,7 @@ from modules.health.module import module as health
 from modules.items.module import module as items
 from modules.users.container import UsersContainer
 from modules.users.module import module as users
+from modules.users.public import BuildExport, UserDeleted
 from shared.api.api_docs import install_api_docs
 from shared.api.error_handlers import (
     ErrorEnvelope,
@@ -60,6 +62,7 @@ from shared.observability.logs import configure_logging
 from shared.observability.metrics import RequestMetrics, make_metrics_registry, make_scrape_registry
 from shared.observability.request_telemetry import RequestTelemetryMiddleware
 from shared.observability.tracing import make_tracer_provider, trace_requests, tracing_statements
+from shared.personal_data import Exporter, Person, PersonalData
 from shared.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -101,11 +104,38 @@ def declared_permissions() -> list[tuple[str, tuple[Permission, ...]]]:
 
 
 def task_registry(email_delivery: EmailDelivery, *extra: tuple[str, Handlers]) -> TaskRegistry:
-    """The kernel's tasks, every module's, and `extra` owners' (tests add subscribers). Every
-    module's, loaded or not: an event is queued for each subscriber, wherever it runs."""
+    """The kernel's tasks, every module's (its handlers, and its eraser on `users.deleted`),
+    and `extra` owners' (users' export job; tests add subscribers). Every module's, loaded or
+    not: an event is queued for each subscriber, wherever it runs."""
     kernel: Handlers = {SendEmail: email_delivery.send_email}
     modules = ((module.name, module.handlers) for module in MODULES)
-    return TaskRegistry([("kernel", kernel), *modules, *extra])
+    erasers = (
+        (module.name, _eraser_on_deletion(module.personal_data))
+        for module in MODULES
+        if module.personal_data is not None
+    )
+    return TaskRegistry([("kernel", kernel), *modules, *erasers, *extra])
+
+
+def _eraser_on_deletion(personal_data: PersonalData) -> Handlers:
+    """A module's eraser, as its subscriber to `users.deleted` (a job of its own, at least
+    once: erasers are idempotent)."""
+
+    async def erase_personal_data(session: AsyncSession, event: UserDeleted) -> None:
+        await personal_data.erase(session, Person(event.user_id, event.email))
+
+    return {UserDeleted: erase_personal_data}
+
+
+def every_exporter() -> list[tuple[str, Exporter]]:
+    """Each module's exporter, in the order of MODULES: the sections of a person's archive."""
+    return [(m.name, m.personal_data.export) for m in MODULES if m.personal_data is not None]
+
+
+def _export_job(root: "AppContainer") -> tuple[str, Handlers]:
+    # Bound to the users container's service, which writes to the queue built from this
+    # registry: it takes the queue's provider, so nothing is built in a circle.
+    return ("users", {BuildExport: root.users.data_exports().build})
 
 
 def _recent_writers(
@@ -135,7 +165,9 @@ class AppContainer(containers.DeclarativeContainer):
     email_delivery = providers.Singleton(
         EmailDelivery, providers.Singleton(make_email_sender, settings)
     )
-    tasks = providers.Singleton(task_registry, email_delivery)
+    tasks = providers.Singleton(
+        task_registry, email_delivery, providers.Callable(_export_job, __self__)
+    )
     job_metrics = providers.Singleton(JobMetrics, metrics_registry)
     jobs = providers.Singleton(
         JobQueue,
@@ -184,6 +216,7 @@ class AppContainer(containers.DeclarativeContainer):
         password_attempts=auth.password_attempts,
         jobs=jobs,
         permissions=permissions,
+        exporters=providers.Callable(every_exporter),
     )
     # The kernel's authentication slot (shared/api/auth.py), filled by the auth module.
     authenticator = auth.authenticator

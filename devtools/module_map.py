@@ -161,6 +161,12 @@ def render(modules: Iterable[Module], root: Path) -> str:
             if issubclass(message, Event)
         )
         out.append(f"**Consumes**: {', '.join(consumed) or 'nothing'}\n")
+        if module.personal_data is not None:
+            export, erase = module.personal_data.export, module.personal_data.erase
+            out.append(
+                f"**Personal data**: its section of a person's export (`{export.__name__}`),"
+                f" erased on `users.deleted` (`{erase.__name__}`)\n"
+            )
         jobs = sorted(message.name for message in module.handlers if issubclass(message, Job))
         if jobs:
             out.append(_line("Handles jobs", jobs))
@@ -169,16 +175,19 @@ def render(modules: Iterable[Module], root: Path) -> str:
             out.append(f"**Schedules** (cron, UTC): {', '.join(when)}\n")
         out.append(_line("Settings read", _settings_read(module, root)))
         out.append(_line("Public names", sorted(_public_surface(module))))
-        for other in sorted(imported_modules(module, root, names)):
+        for other in sorted(imported_modules(module, root, names) | set(module.depends_on)):
             edges.add((module.name, other, "imports"))
+        if module.personal_data is not None and module.name != "users":
+            edges.add(("users", module.name, "users.deleted"))
         for message in module.handlers:
             source = publisher.get(message)
             if source is not None and source != module.name:
                 edges.add((source, module.name, message.name))
     out.append("## Dependencies\n")
     out.append(
-        "A solid arrow: the module imports the other's public surface. A dotted one: an event"
-        " the first publishes and the second handles.\n"
+        "A solid arrow: the module depends on the other (imports its public surface, or is"
+        " loaded with it). A dotted one: an event the first publishes and the second handles"
+        " (every module holding personal data erases it on `users.deleted`).\n"
     )
     out.append("```mermaid\ngraph LR")
     out += [f"    {module.name}" for module in modules]

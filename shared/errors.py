@@ -61,6 +61,12 @@ class Conflict(AppError):
     detail = "Conflict"
 
 
+class Gone(AppError):
+    status_code = 410
+    code = "GONE"
+    detail = "Gone"
+
+
 class PreconditionFailed(AppError):
     status_code = 412
     code = "PRECONDITION_FAILED"

@@ -16,6 +16,7 @@ from .api.permissions import Permission
 from .jobs.messages import Handlers
 from .jobs.schedules import Schedule
 from .jobs.schema import ENGINE_TABLES
+from .personal_data import PersonalData
 
 # The kernel's own tables: alembic's bookkeeping and the job queue's (its `kernel` branch).
 KERNEL = "kernel"
@@ -49,6 +50,10 @@ class Module:
     # The modules a process must load with this one (MODULES): those it imports from (their
     # public.py) or whose tables its own reference. tests/test_module_slicing.py checks both.
     depends_on: tuple[str, ...] = ()
+    # What it holds about a person: its section of their export, and how it erases it when
+    # their account is deleted (shared/personal_data.py). Required of a module owning a
+    # column that refers to a user (tests/test_personal_data.py).
+    personal_data: PersonalData | None = None
 
 
 class ModuleSelectionError(ValueError):

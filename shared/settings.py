@@ -108,6 +108,9 @@ class Settings(BaseSettings):
         3, ge=1, description="password-reset and verification e-mails one address gets an hour"
     )
     audit_retention_days: int = Field(365, ge=1, description="audit entries older are purged")
+    export_retention_days: int = Field(
+        7, ge=1, description="how long a personal-data export can be downloaded, then purged"
+    )
 
     allowed_origins: StrList = Field(
         default_factory=lambda data: (

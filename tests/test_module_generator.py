@@ -37,7 +37,7 @@ def test_a_generated_module_is_registered_lints_and_passes_its_tests(tmp_path: P
     assert lint.returncode == 0, lint.stdout[-3000:] + lint.stderr[-3000:]
     tests = run(copy, "make", "test", "M=orders")
     assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-3000:]
-    assert " 7 passed" in tests.stdout
+    assert " 8 passed" in tests.stdout
     paths = run(
         copy,
         sys.executable,

@@ -33,7 +33,11 @@ def test_the_map_shows_routes_tables_events_settings_and_the_graph() -> None:
     items = text.split("## items\n")[1].split("\n## ")[0]
     assert "| GET | `/api/v1/items/{item_id}` | Get an item |" in items
     assert "**Tables**: `item_idempotency_keys`, `items`" in items
-    assert "**Consumes**: `users.deleted` (`forget_idempotency_keys`)" in items
+    assert "**Consumes**: nothing" in items
+    assert (
+        "**Personal data**: its section of a person's export (`export_items`), erased on"
+        " `users.deleted` (`erase_items`)"
+    ) in items
     users = text.split("## users\n")[1].split("\n## ")[0]
     assert "**Publishes**: `users.deleted`" in users
     assert "`SECRET_KEY`" in users

@@ -70,12 +70,13 @@ def test_each_module_depends_on_the_modules_it_imports_and_references() -> None:
 
 def test_a_worker_takes_the_jobs_of_the_kernel_and_of_the_modules_it_loads() -> None:
     tasks = task_registry(EmailDelivery(ConsoleEmailSender()))
-    assert tasks.owners == {"kernel", "items"}  # the modules with handlers, and the kernel
+    # The kernel, and the modules with jobs or subscribers (each eraser subscribes).
+    assert tasks.owners == {"kernel", "users", "auth", "items", "audit"}
     every = job_entrypoints(tasks, MODULES)
     # With every module, also the single entrypoint jobs were queued under before slicing.
-    assert every == ["items", "kernel", "modulith"]
+    assert every == ["audit", "auth", "items", "kernel", "users", "modulith"]
     without_items = select_modules(MODULES, ["health", "users", "auth", "audit"])
-    assert job_entrypoints(tasks, without_items) == ["kernel"]
+    assert job_entrypoints(tasks, without_items) == ["audit", "auth", "kernel", "users"]
 
 
 async def test_a_sliced_app_serves_only_its_modules(

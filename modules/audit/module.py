@@ -7,6 +7,7 @@ from shared.jobs.schedules import Schedule
 from shared.module import Module
 
 from .container import AuditContainer
+from .personal_data import PERSONAL_DATA
 from .router import AUDIT_READ, router
 
 
@@ -24,4 +25,5 @@ module = Module(
     schedules=(Schedule("audit.purge_old_entries", "23 * * * *", purge_old_entries),),
     container=AuditContainer,
     permissions=(AUDIT_READ,),
+    personal_data=PERSONAL_DATA,
 )

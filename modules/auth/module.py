@@ -6,6 +6,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.jobs.schedules import Schedule
 from shared.module import Module
 
+from .personal_data import PERSONAL_DATA
 from .router import router
 
 # Ended sessions are kept a day (a reused refresh token still reads as REUSED meanwhile).
@@ -35,4 +36,5 @@ module = Module(
     schedules=(Schedule("auth.purge_what_ended", "7 * * * *", purge_what_ended),),
     # Whose sessions and keys: users (their table, manager, events); audit records logins.
     depends_on=("users", "audit"),
+    personal_data=PERSONAL_DATA,
 )

@@ -17,8 +17,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from modules.users.public import UserDeleted
-
 from .errors import IdempotencyKeyReused
 from .models import IdempotencyKey
 
@@ -77,15 +75,3 @@ class IdempotencyKeys:
             sa.delete(IdempotencyKey).where(col(IdempotencyKey.created_at) < cutoff)
         )
         return int(result.rowcount)
-
-
-async def forget_idempotency_keys(session: AsyncSession, event: UserDeleted) -> None:
-    """On `users.deleted`: the keys (and the responses stored with them) of that user go.
-
-    Idempotent: a repeated delivery deletes nothing more. The keys table has no foreign key
-    to users (a key is this module's cache, not an integrity rule), so this is what removes
-    them; the user's items go with the user row (ON DELETE CASCADE) at once.
-    """
-    await session.exec(
-        sa.delete(IdempotencyKey).where(col(IdempotencyKey.owner_id) == event.user_id)
-    )

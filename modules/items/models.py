@@ -52,7 +52,7 @@ class IdempotencyKey(SQLModel, table=True):
     __tablename__ = "item_idempotency_keys"
 
     # No foreign key to users: the keys are forgotten on `users.deleted`
-    # (idempotency.forget_idempotency_keys), and a stale one can serve no request.
+    # (personal_data.erase_items), and a stale one can serve no request.
     owner_id: uuid.UUID = Field(primary_key=True)
     key: str = Field(max_length=255, primary_key=True)
     request_hash: str = Field(max_length=64)

@@ -2,12 +2,11 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from modules.users.public import UserDeleted
 from shared.jobs.schedules import Schedule
 from shared.module import Module
 
 from .container import ItemsContainer
-from .idempotency import forget_idempotency_keys
+from .personal_data import PERSONAL_DATA
 from .router import ITEMS_READ, ITEMS_WRITE, router
 
 
@@ -20,7 +19,6 @@ module = Module(
     name="items",
     router=router,
     models="modules.items.models",
-    handlers={UserDeleted: forget_idempotency_keys},
     schedules=(
         Schedule(
             "items.purge_expired_idempotency_keys", "37 * * * *", purge_expired_idempotency_keys
@@ -28,6 +26,7 @@ module = Module(
     ),
     container=ItemsContainer,
     permissions=(ITEMS_READ, ITEMS_WRITE),
-    # items.owner_id references users.id; it forgets a deleted user's idempotency keys.
+    personal_data=PERSONAL_DATA,
+    # items.owner_id references users.id.
     depends_on=("users",),
 )

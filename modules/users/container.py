@@ -3,8 +3,10 @@ from dependency_injector import containers, providers
 from shared.api.pagination import CursorCodec
 from shared.api.permissions import PermissionCatalog
 from shared.jobs.queue import JobQueue
+from shared.personal_data import Exporter
 from shared.settings import Settings
 
+from .exports import DataExports
 from .manager import UserManager
 from .passwords import PasswordHasher
 from .ports import AccountMailer, PasswordAttempts, SessionRevoker, TwoFactorSwitch
@@ -25,6 +27,8 @@ class UsersContainer(containers.DeclarativeContainer):
     password_attempts: providers.Dependency[PasswordAttempts] = providers.Dependency()
     jobs = providers.Dependency(instance_of=JobQueue)
     permissions = providers.Dependency(instance_of=PermissionCatalog)
+    # Every module's exporter (shared/personal_data.py), bound by the root container.
+    exporters: providers.Dependency[list[tuple[str, Exporter]]] = providers.Dependency()
 
     password_hasher = providers.Singleton(
         PasswordHasher, database_connections=providers.Callable(_database_connections, settings)
@@ -44,3 +48,6 @@ class UsersContainer(containers.DeclarativeContainer):
         UsersService, providers.Singleton(CursorCodec.from_settings, settings)
     )
     roles = providers.Singleton(Roles, permissions)
+    # `.provider`: the queue itself is called when a job is written (it is built from the
+    # task registry, which holds this service's job).
+    data_exports = providers.Singleton(DataExports, settings, jobs.provider, exporters)

@@ -1,4 +1,4 @@
-from shared.errors import BadRequest, Conflict, Forbidden, NotFound
+from shared.errors import BadRequest, Conflict, Forbidden, Gone, NotFound
 
 
 class UserNotFound(NotFound):
@@ -49,3 +49,23 @@ class SuperuserOnly(Forbidden):
 
 class OwnAccountThroughMe(Forbidden):
     detail = "Change or delete your own account with /users/me"
+
+
+class ExportInProgress(Conflict):
+    code = "EXPORT_IN_PROGRESS"
+    detail = "An export of your data is being prepared: wait for it before asking again"
+
+
+class ExportNotFound(NotFound):
+    code = "EXPORT_NOT_FOUND"
+    detail = "Export not found"
+
+
+class ExportNotReady(Conflict):
+    code = "EXPORT_NOT_READY"
+    detail = "The export is still being prepared: you will get an e-mail when it is ready"
+
+
+class ExportExpired(Gone):
+    code = "EXPORT_EXPIRED"
+    detail = "The export has expired: ask for a new one"

@@ -10,3 +10,6 @@ class UserDeleted(Event, name="users.deleted"):
     ON DELETE CASCADE have already removed what hangs off it."""
 
     user_id: uuid.UUID
+    # The address it had: what some modules key their rows by (login throttles, mail
+    # quotas). None in an event queued by a release before it was carried.
+    email: str | None = None

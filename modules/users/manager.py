@@ -85,7 +85,9 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         await self.mailer.send_verification(self.user_db.session, user, token)
 
     async def on_after_delete(self, user: User, request: Request | None = None) -> None:
-        await self.jobs.publish(self.user_db.session, UserDeleted(user_id=user.id))
+        await self.jobs.publish(
+            self.user_db.session, UserDeleted(user_id=user.id, email=user.email)
+        )
 
     async def on_after_reset_password(self, user: User, request: Request | None = None) -> None:
         await self.session_revoker.revoke_all(self.user_db.session, user.id)

@@ -68,3 +68,51 @@ class UserRole(SQLModel, table=True):
             sa.Uuid, sa.ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True, index=True
         )
     )
+
+
+class DataExport(SQLModel, table=True):
+    """A person's copy of their data (README, "Personal data"): requested, built by the
+    `users.build_export` job, downloadable until `expires_at`, then purged."""
+
+    __tablename__ = "data_exports"
+    __table_args__ = (
+        # A person's list, newest first.
+        sa.Index("ix_data_exports_user_id_requested_at", "user_id", "requested_at"),
+        # One pending export per person: a second request meanwhile is refused (409).
+        sa.Index(
+            "uq_data_exports_user_id_pending",
+            "user_id",
+            unique=True,
+            postgresql_where=sa.text("status = 'pending'"),
+        ),
+        sa.CheckConstraint("status IN ('pending', 'ready')", name="status_known"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    )
+    status: str = Field(default="pending", max_length=16)
+    requested_at: datetime = Field(
+        default_factory=utcnow, sa_type=sa.DateTime(timezone=True), nullable=False
+    )
+    completed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    # Set when ready: EXPORT_RETENTION_DAYS after. Purged by the hourly housekeeping.
+    expires_at: datetime | None = Field(
+        default=None, sa_type=sa.DateTime(timezone=True), index=True
+    )
+
+
+class DataExportChunk(SQLModel, table=True):
+    """The archive (JSON) in pieces of at most EXPORT_CHUNK_BYTES, in `seq` order: written
+    and served piece by piece, never whole in memory."""
+
+    __tablename__ = "data_export_chunks"
+
+    export_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("data_exports.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    seq: int = Field(primary_key=True)
+    content: bytes = Field(sa_type=sa.LargeBinary, nullable=False)

@@ -3,10 +3,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.jobs.schedules import Schedule
 from shared.module import Module
 
 from .common_passwords import common_passwords
 from .first_superuser import ensure_superuser
+from .personal_data import PERSONAL_DATA
 from .router import router
 from .user_routes import USERS_READ, USERS_WRITE
 
@@ -25,12 +29,20 @@ async def lifespan(container: Any) -> AsyncIterator[None]:
     yield
 
 
+async def purge_expired_exports(session: AsyncSession, container: Any) -> int:
+    """Data exports past EXPORT_RETENTION_DAYS, with their archives."""
+    purged: int = await container.users.data_exports().purge(session)
+    return purged
+
+
 module = Module(
     name="users",
     router=router,
     models="modules.users.models",
     lifespan=lifespan,
     permissions=(USERS_READ, USERS_WRITE),
+    schedules=(Schedule("users.purge_expired_exports", "53 * * * *", purge_expired_exports),),
+    personal_data=PERSONAL_DATA,
     # auth fills its ports (sessions revoked, account e-mails, 2FA); audit records changes.
     depends_on=("auth", "audit"),
 )

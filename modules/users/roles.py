@@ -96,8 +96,9 @@ class Roles:
         await session.flush()
         return role
 
+    @staticmethod
     async def names_of(
-        self, session: AsyncSession, user_ids: Iterable[uuid.UUID]
+        session: AsyncSession, user_ids: Iterable[uuid.UUID]
     ) -> dict[uuid.UUID, list[str]]:
         """Each user's role names, sorted."""
         query = (

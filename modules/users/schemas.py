@@ -159,3 +159,24 @@ class PermissionList(BaseModel):
     """Every declared permission, sorted by name."""
 
     data: list[PermissionRead]
+
+
+class ExportRead(BaseModel):
+    """A copy of the caller's data: `pending` while a job gathers it from every module, then
+    `ready` to download until `expires_at`."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    status: Literal["pending", "ready"] = Field(examples=["ready"])
+    requested_at: datetime
+    completed_at: datetime | None = Field(description="When it became ready.")
+    expires_at: datetime | None = Field(
+        description="Ready exports: downloadable until then (EXPORT_RETENTION_DAYS), then gone."
+    )
+
+
+class ExportList(BaseModel):
+    """The caller's exports, newest first (they are purged once expired)."""
+
+    data: list[ExportRead]

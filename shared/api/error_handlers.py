@@ -70,6 +70,7 @@ ERROR_DESCRIPTIONS = {
     403: "Not allowed",
     404: "Not found",
     409: "Conflict (see `error.code`)",
+    410: "Gone: it existed, and no longer can be had (see `error.code`)",
     412: "Precondition failed",
     413: "Request body too large (over MAX_BODY_BYTES)",
     422: "Validation error (`error.fields` lists each problem)",

@@ -67,7 +67,7 @@ class TaskRegistry:
     """Every task the application knows, checked once at start-up.
 
     A job's task is named after the job (`email.send`); an event's subscriber after the
-    event and the handler (`users.deleted:items.forget_idempotency_keys`).
+    event and the handler (`users.deleted:items.erase_personal_data`).
     """
 
     def __init__(self, owners: Iterable[tuple[str, Handlers]]) -> None:

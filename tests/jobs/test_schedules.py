@@ -36,6 +36,7 @@ async def test_every_schedule_is_in_pgqueuers_table_once_a_worker_has_started(
         "auth.purge_what_ended",
         "items.purge_expired_idempotency_keys",
         "audit.purge_old_entries",
+        "users.purge_expired_exports",
     }
     async with running_worker(worker_settings(jobs_url), TaskRegistry([])):
         await eventually(lambda: _scheduled_is(jobs_engine, expected))

@@ -34,15 +34,16 @@ async def test_a_worker_runs_only_its_modules_jobs_and_leaves_the_others_queued(
     database_url = jobs_url.render_as_string(hide_password=False)
     sliced = await start_worker(database_url, tmp_path / "sliced.log", MODULES=WITHOUT_ITEMS)
     try:
-        # The kernel's job is done (the e-mail, to the log): the worker has polled since.
+        # The kernel's job (the e-mail, to the log) and the users, auth and audit erasers are
+        # done: the worker has polled since.
         await eventually(
-            lambda: _tasks_left(jobs_engine, ["users.deleted:items.forget_idempotency_keys"])
+            lambda: _tasks_left(jobs_engine, ["users.deleted:items.erase_personal_data"])
         )
         await asyncio.sleep(2.5)  # a poll later (POLL_INTERVAL: 2 s), still there
         assert await queue_rows(jobs_engine) == [
-            ("users.deleted:items.forget_idempotency_keys", "queued", 0)
+            ("users.deleted:items.erase_personal_data", "queued", 0)
         ]
-        assert '"entrypoints": ["kernel"]' in sliced.output()
+        assert '"entrypoints": ["audit", "auth", "kernel", "users"]' in sliced.output()
         with_items = await start_worker(
             database_url, tmp_path / "items.log", MODULES="items,users,auth,audit"
         )
