@@ -47,6 +47,7 @@ def test_defaults_follow_operations_md() -> None:
     assert s.database_read_url is None
     assert (s.read_your_writes_seconds, s.replica_max_lag_seconds) == (5, 5)
     assert s.modules is None  # every module
+    assert s.export_retention_days == 7
 
 
 PRODUCTION = {
