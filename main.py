@@ -288,7 +288,9 @@ def create_app(
             container.rate_limits()
         async with AsyncExitStack() as modules:
             if tracer_provider is not None:
-                modules.enter_context(tracing_statements(container.engine(), tracer_provider))
+                engines = [container.engine(), container.replica().engine]
+                traced = [engine for engine in engines if engine is not None]
+                modules.enter_context(tracing_statements(traced, tracer_provider))
                 modules.callback(tracer_provider.shutdown)  # the last spans are sent
             await modules.enter_async_context(container.replica().watched())
             for module in served:

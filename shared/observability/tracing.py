@@ -11,7 +11,7 @@ Off, none of it is installed: no middleware, no engine hook, no log processor, n
 """
 
 import os
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -63,12 +63,17 @@ def trace_requests(app: FastAPI, provider: "TracerProvider") -> None:
 
 
 @contextmanager
-def tracing_statements(engine: AsyncEngine, provider: "TracerProvider") -> Iterator[None]:
-    """Every statement on `engine` a span, while the block runs (the app's lifespan)."""
+def tracing_statements(
+    engines: Sequence[AsyncEngine], provider: "TracerProvider"
+) -> Iterator[None]:
+    """Every statement on `engines` (the primary's, the replica's) a span, while the block
+    runs (the app's lifespan)."""
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
     instrumentor = SQLAlchemyInstrumentor()
-    instrumentor.instrument(engine=engine.sync_engine, tracer_provider=provider)
+    instrumentor.instrument(
+        engines=[engine.sync_engine for engine in engines], tracer_provider=provider
+    )
     try:
         yield
     finally:

@@ -18,6 +18,9 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import text
 
 from devtools.local_servers.postgres import PrivatePostgres, streaming_replica
@@ -64,7 +67,7 @@ def redis() -> Iterator[PrivateRedis]:
 def replica_app(
     primary: PrivatePostgres, replica: PrivatePostgres, redis: PrivateRedis
 ) -> Callable[..., FastAPI]:
-    def build(**overrides: Any) -> FastAPI:
+    def build(tracer_provider: TracerProvider | None = None, **overrides: Any) -> FastAPI:
         settings = {
             "database_read_url": replica.url(DATABASE).render_as_string(hide_password=False),
             "redis_url": redis.url,
@@ -72,7 +75,8 @@ def replica_app(
             "replica_max_lag_seconds": 60,
             **overrides,
         }
-        return build_app(make_settings(primary.url(DATABASE), **settings))
+        settings_of_app = make_settings(primary.url(DATABASE), **settings)
+        return build_app(settings_of_app, tracer_provider=tracer_provider)
 
     return build
 
@@ -308,3 +312,22 @@ async def test_without_a_replica_reads_are_not_routed_and_ready_says_disabled(
     assert ready.json()["checks"]["replica"] == "disabled"
     assert "db_replica_lag_seconds" not in metrics
     assert "db_read_sessions_total{" not in metrics
+
+
+async def test_statements_on_the_replica_are_traced_too(
+    replica_app: Callable[..., FastAPI], primary: PrivatePostgres, replica: PrivatePostgres
+) -> None:
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    async with serving(replica_app(tracer_provider=provider)) as client:
+        reader = client("10.0.7.1")
+        alice = await settled_account(reader, primary, replica, "alice")
+        spans.clear()
+        await titles(reader, alice)
+    statements_on = {
+        (span.attributes or {}).get("net.peer.port")
+        for span in spans.get_finished_spans()
+        if "db.statement" in (span.attributes or {})
+    }
+    assert replica.port in statements_on
