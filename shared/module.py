@@ -52,7 +52,7 @@ class Module:
     depends_on: tuple[str, ...] = ()
     # What it holds about a person: its section of their export, and how it erases it when
     # their account is deleted (shared/personal_data.py). Required of a module owning a
-    # column that refers to a user (tests/test_personal_data.py).
+    # column that refers to a user (tests/users/test_personal_data.py).
     personal_data: PersonalData | None = None
 
 

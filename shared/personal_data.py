@@ -7,7 +7,7 @@ The kernel knows nothing of a section's contents. An exporter yields its section
 field, `(name, value)`; a value that is an async iterator is written as a JSON array, row by
 row, so a module streams or pages its rows and the archive is never whole in memory. An
 eraser runs in a job after the account is gone, at least once: it must be idempotent.
-tests/test_personal_data.py fails when a module owning a column that refers to a user
+tests/users/test_personal_data.py fails when a module owning a column that refers to a user
 declares neither.
 """
 
