@@ -77,6 +77,12 @@ OPENAPI_URL = "/openapi.json"
 # that loads every module takes those too, so no job queued by an earlier release is left
 # behind by the upgrade.
 EARLIER_ENTRYPOINT = "modulith"
+# Tasks renamed by a release, with their name now: a job queued before the upgrade under the
+# old name still runs.
+RENAMED_TASKS = {
+    # items' own subscriber became its eraser (README, "Personal data").
+    "users.deleted:items.forget_idempotency_keys": "users.deleted:items.erase_personal_data",
+}
 
 
 def loaded_modules(settings: Settings) -> tuple[Module, ...]:
@@ -114,7 +120,7 @@ def task_registry(email_delivery: EmailDelivery, *extra: tuple[str, Handlers]) -
         for module in MODULES
         if module.personal_data is not None
     )
-    return TaskRegistry([("kernel", kernel), *modules, *erasers, *extra])
+    return TaskRegistry([("kernel", kernel), *modules, *erasers, *extra], RENAMED_TASKS)
 
 
 def _eraser_on_deletion(personal_data: PersonalData) -> Handlers:

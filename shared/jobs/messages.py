@@ -70,12 +70,19 @@ class TaskRegistry:
     event and the handler (`users.deleted:items.erase_personal_data`).
     """
 
-    def __init__(self, owners: Iterable[tuple[str, Handlers]]) -> None:
+    def __init__(
+        self, owners: Iterable[tuple[str, Handlers]], renamed: Mapping[str, str] | None = None
+    ) -> None:
         self._tasks: dict[str, Task] = {}
         self._by_message: dict[type[Message], list[Task]] = {}
         for owner, handlers in owners:
             for message, handler in handlers.items():
                 self._add(owner, message, handler)
+        # A task's earlier name -> its name now: jobs queued by an earlier release under the
+        # old name still run (nothing new is queued under it).
+        self._renamed = dict(renamed or {})
+        if unknown := sorted(set(self._renamed.values()) - set(self._tasks)):
+            raise TypeError(f"renamed to tasks nobody handles: {unknown}")
 
     def _add(self, owner: str, message: type[Message], handler: Handler) -> None:
         if not message.name:
@@ -95,7 +102,7 @@ class TaskRegistry:
         self._by_message.setdefault(message, []).append(task)
 
     def get(self, name: str) -> Task | None:
-        return self._tasks.get(name)
+        return self._tasks.get(self._renamed.get(name, name))
 
     def tasks_for(self, message: Message) -> list[Task]:
         """The tasks a message becomes: a job's one task, one per subscriber of an event."""

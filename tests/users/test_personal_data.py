@@ -273,3 +273,24 @@ async def test_deleting_an_account_erases_what_every_module_holds_about_it(
     for task in runner.tasks.owned_by(["users", "auth", "items", "audit"]):
         if task.startswith("users.deleted:"):
             await runner.run(task, payload.encode())
+
+
+async def test_an_erasure_queued_by_an_earlier_release_still_runs(
+    app: FastAPI, connection: AsyncConnection
+) -> None:
+    """Queued before the upgrade: under items' old subscriber's name, without the address."""
+    gone = uuid.uuid4()
+    await connection.execute(
+        text(
+            "INSERT INTO item_idempotency_keys (owner_id, key, request_hash, created_at)"
+            " VALUES (:id, 'k', 'h', now())"
+        ),
+        {"id": gone},
+    )
+    runner = app.state.container.job_runner()
+    old = json.dumps({"user_id": str(gone), "event_id": str(uuid.uuid4())}).encode()
+    await runner.run("users.deleted:items.forget_idempotency_keys", old)
+    left = await connection.scalar(
+        text("SELECT count(*) FROM item_idempotency_keys WHERE owner_id = :id"), {"id": gone}
+    )
+    assert left == 0
