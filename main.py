@@ -25,7 +25,7 @@ from modules.health.module import module as health
 from modules.items.module import module as items
 from modules.users.container import UsersContainer
 from modules.users.module import module as users
-from modules.users.public import BuildExport, UserDeleted
+from modules.users.public import UserDeleted
 from shared.api.api_docs import install_api_docs
 from shared.api.error_handlers import (
     ErrorEnvelope,
@@ -111,8 +111,8 @@ def declared_permissions() -> list[tuple[str, tuple[Permission, ...]]]:
 
 def task_registry(email_delivery: EmailDelivery, *extra: tuple[str, Handlers]) -> TaskRegistry:
     """The kernel's tasks, every module's (its handlers, and its eraser on `users.deleted`),
-    and `extra` owners' (users' export job; tests add subscribers). Every module's, loaded or
-    not: an event is queued for each subscriber, wherever it runs."""
+    and `extra` owners' (the modules' service handlers; tests add subscribers). Every
+    module's, loaded or not: an event is queued for each subscriber, wherever it runs."""
     kernel: Handlers = {SendEmail: email_delivery.send_email}
     modules = ((module.name, module.handlers) for module in MODULES)
     erasers = (
@@ -138,10 +138,15 @@ def every_exporter() -> list[tuple[str, Exporter]]:
     return [(m.name, m.personal_data.export) for m in MODULES if m.personal_data is not None]
 
 
-def _export_job(root: "AppContainer") -> tuple[str, Handlers]:
-    # Bound to the users container's service, which writes to the queue built from this
-    # registry: it takes the queue's provider, so nothing is built in a circle.
-    return ("users", {BuildExport: root.users.data_exports().build})
+def app_tasks(email_delivery: EmailDelivery, root: "AppContainer") -> TaskRegistry:
+    """The app's tasks: `task_registry`'s, with each module's service handlers bound to the
+    root container's services."""
+    bound = [
+        (module.name, module.service_handlers(root))
+        for module in MODULES
+        if module.service_handlers is not None
+    ]
+    return task_registry(email_delivery, *bound)
 
 
 def _recent_writers(
@@ -171,9 +176,7 @@ class AppContainer(containers.DeclarativeContainer):
     email_delivery = providers.Singleton(
         EmailDelivery, providers.Singleton(make_email_sender, settings)
     )
-    tasks = providers.Singleton(
-        task_registry, email_delivery, providers.Callable(_export_job, __self__)
-    )
+    tasks = providers.Singleton(app_tasks, email_delivery, __self__)
     job_metrics = providers.Singleton(JobMetrics, metrics_registry)
     jobs = providers.Singleton(
         JobQueue,

@@ -41,6 +41,11 @@ class Module:
     # Background work the module handles: the handler of each of its jobs, and of each
     # event it subscribes to (another module's, from that module's public.py).
     handlers: Handlers = field(default_factory=dict)
+    # Handlers that are its services' methods: given the root container, they return the
+    # handlers to register (`{BuildExport: container.users.data_exports().build}`). Called
+    # once, when the task registry is built; a service that writes jobs takes the queue's
+    # provider (`jobs.provider`), since the queue is built from that registry.
+    service_handlers: Callable[[Any], Handlers] | None = None
     # Housekeeping on a timetable, run by one worker of the deployment each time it is due.
     schedules: tuple[Schedule, ...] = ()
     # The module's providers, mounted on the root container under the module's name. It may

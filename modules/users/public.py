@@ -7,7 +7,6 @@ and the root container binds them.
 from .dependencies import PasswordWork, UserManagerDep, account_of
 from .errors import InvalidCurrentPassword
 from .events import UserDeleted
-from .exports import BuildExport
 from .first_superuser import ensure_superuser
 from .manager import UserManager
 from .models import User
@@ -17,7 +16,6 @@ from .schemas import NEW_PASSWORD_DESCRIPTION, NEW_PASSWORD_RULES, UserCreate, U
 __all__ = [
     "NEW_PASSWORD_DESCRIPTION",
     "NEW_PASSWORD_RULES",
-    "BuildExport",
     "InvalidCurrentPassword",
     "PasswordWork",
     "User",
