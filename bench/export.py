@@ -20,6 +20,7 @@ from main import build_container
 from shared.data.db import asyncpg_dsn
 from shared.data.provisioning import drop_database
 from shared.settings import Settings
+from tests.e2e.server import start_worker  # the suite's harness for a worker process
 
 from .database import SEED, SEED_ITEMS, recreate
 
@@ -72,8 +73,6 @@ async def until_ready(connection: asyncpg.Connection, export: uuid.UUID) -> floa
 
 
 async def main() -> None:
-    from tests.e2e.server import start_worker  # the suite's harness for a worker process
-
     url = make_url(os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
     await recreate(url)
     database_url = url.render_as_string(hide_password=False)

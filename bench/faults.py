@@ -43,6 +43,7 @@ from tests.e2e.server import (
 )
 from tests.e2e.write_load import WRITERS, stored_ids, write_load
 from tests.jobs.harness import eventually
+from tests.network import send_a_huge_header
 
 PRODUCTION = {**SERVED_IN_PRODUCTION, "WORKERS": "2", "LOG_LEVEL": "WARNING"}
 
@@ -142,21 +143,13 @@ async def timed_health(base_url: str) -> float:
 
 async def huge_header(server: Entry, megabytes: int) -> None:
     before = server.cpu()
-    _, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ")
-    sent = 0
-    health: asyncio.Task[float] | None = None
-    try:
-        for piece in range(megabytes * 16):
-            if piece == 8:
-                health = asyncio.create_task(timed_health(server.base_url))
-            writer.write(b"a" * 65536)
-            await writer.drain()
-            sent += 65536
-    except ConnectionError:
-        pass
-    writer.close()
-    waited = await (health or timed_health(server.base_url))
+    health: list[asyncio.Task[float]] = []  # /health, asked while the header is being sent
+
+    def ask_health() -> None:
+        health.append(asyncio.create_task(timed_health(server.base_url)))
+
+    sent = await send_a_huge_header(server.port, megabytes, once_sending=ask_health)
+    waited = await (health[0] if health else timed_health(server.base_url))
     await asyncio.sleep(0.5)
     used = server.cpu() - before
     line(

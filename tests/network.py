@@ -1,10 +1,34 @@
 """Local stand-ins for broken dependencies. Everything listens on 127.0.0.1 only."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from devtools.local_servers.ports import closed_port
+
+HEADER_PIECE_BYTES = 65536
+
+
+async def send_a_huge_header(
+    port: int, megabytes: int, *, once_sending: Callable[[], object] | None = None
+) -> int:
+    """A request head to 127.0.0.1:`port` whose one header grows to `megabytes` MB, a piece
+    of 64 KiB at a time, until the server cuts the connection; how many bytes went.
+    `once_sending` is called after the first 512 KiB, the server busy with the header."""
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ")
+    sent = 0
+    try:
+        for piece in range(megabytes * 1024 * 1024 // HEADER_PIECE_BYTES):
+            if piece == 8 and once_sending is not None:
+                once_sending()
+            writer.write(b"a" * HEADER_PIECE_BYTES)
+            await writer.drain()
+            sent += HEADER_PIECE_BYTES
+    except ConnectionError:
+        pass
+    writer.close()
+    return sent
 
 
 @asynccontextmanager
