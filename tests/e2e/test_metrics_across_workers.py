@@ -2,7 +2,6 @@
 client's multiprocess mode), whichever worker answers it."""
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import httpx
 import pytest
 
 from tests.e2e.server import PRODUCTION, RunningServer, serving_fresh_database
+from tests.metrics import sample
 from tests.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.e2e
@@ -25,14 +25,6 @@ async def two_workers(postgres: PostgresServer, tmp_path: Path) -> AsyncIterator
         yield served[0]
 
 
-def sample(text: str, name: str, **labels: str) -> float:
-    selector = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
-    series = f"{name}{{{selector}}}" if labels else name
-    found = re.search(rf"^{re.escape(series)} (\S+)$", text, re.MULTILINE)
-    assert found, f"no {series} in:\n{text}"
-    return float(found.group(1))
-
-
 async def test_one_scrape_sums_the_counters_of_both_workers(two_workers: RunningServer) -> None:
     # A new connection per request: the kernel spreads them over both workers' accept loops.
     fresh = httpx.Limits(max_keepalive_connections=0)
@@ -45,7 +37,7 @@ async def test_one_scrape_sums_the_counters_of_both_workers(two_workers: Running
         scrapes = [(await client.get("/metrics")).text for _ in range(SCRAPES)]
 
     ready = {"method": "GET", "route": "/ready", "status": "200"}
-    counts = [sample(text, "http_requests_total", **ready) for text in scrapes]
+    counts = [sample(text, "http_requests_total", ready) for text in scrapes]
     assert counts == [REQUESTS] * SCRAPES  # every request, in every scrape, by either worker
     pools = [sample(text, "db_pool_size") for text in scrapes]
     assert set(pools) == {20.0}  # two pools of 10, summed

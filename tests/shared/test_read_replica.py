@@ -32,6 +32,7 @@ from shared.data.provisioning import create_database_if_missing, upgrade_to_head
 from shared.data.replica import is_replica_session
 from tests.accounts import Account, create_account, create_api_key
 from tests.conftest import build_app, make_settings
+from tests.metrics import sample
 from tests.system_services import own_postgres, skip_unless_ci
 
 # Raw SQL needs SQLAlchemy's execute(), which SQLModel's session flags for ORM users.
@@ -155,9 +156,7 @@ async def titles(client: httpx.AsyncClient, account: Account) -> set[str]:
 
 async def read_sessions(client: httpx.AsyncClient, database: str) -> float:
     metrics = (await client.get("/metrics")).text
-    line = f'db_read_sessions_total{{database="{database}"}} '
-    found = [row for row in metrics.splitlines() if row.startswith(line)]
-    return float(found[0].removeprefix(line)) if found else 0.0
+    return sample(metrics, "db_read_sessions_total", {"database": database}, missing=0.0)
 
 
 async def settled_account(
