@@ -65,8 +65,10 @@ async def export_of(settings: Settings, person: uuid.UUID) -> uuid.UUID:
 async def until_ready(connection: asyncpg.Connection, export: uuid.UUID) -> float:
     started = time.monotonic()
     while time.monotonic() - started < READY_WITHIN_SECONDS:
-        status = await connection.fetchval("SELECT status FROM data_exports WHERE id = $1", export)
-        if status == "ready":
+        ready = await connection.fetchval(
+            "SELECT completed_at IS NOT NULL FROM data_exports WHERE id = $1", export
+        )
+        if ready:
             return time.monotonic() - started
         await asyncio.sleep(0.02)
     raise RuntimeError(f"the export was not ready within {READY_WITHIN_SECONDS} s")

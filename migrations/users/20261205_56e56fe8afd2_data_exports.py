@@ -8,7 +8,6 @@ Create Date: 2026-12-05 08:13:24.151568
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 revision: str = "56e56fe8afd2"
@@ -22,13 +21,9 @@ def upgrade() -> None:
         "data_exports",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("user_id", sa.Uuid(), nullable=False),
-        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint(
-            "status IN ('pending', 'ready')", name=op.f("ck_data_exports_status_known")
-        ),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
@@ -51,7 +46,7 @@ def upgrade() -> None:
         "data_exports",
         ["user_id"],
         unique=True,
-        postgresql_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("completed_at IS NULL"),
     )
     op.create_table(
         "data_export_chunks",
@@ -73,7 +68,7 @@ def downgrade() -> None:
     op.drop_index(
         "uq_data_exports_user_id_pending",
         table_name="data_exports",
-        postgresql_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("completed_at IS NULL"),
     )
     op.drop_index("ix_data_exports_user_id_requested_at", table_name="data_exports")
     op.drop_index(op.f("ix_data_exports_expires_at"), table_name="data_exports")

@@ -55,9 +55,9 @@ class DataExports:
         pending (the partial unique index decides, whatever the race)."""
         created = await session.exec(
             insert(DataExport)
-            .values(id=uuid.uuid4(), user_id=user_id, status="pending", requested_at=utcnow())
+            .values(id=uuid.uuid4(), user_id=user_id, requested_at=utcnow())
             .on_conflict_do_nothing(
-                index_elements=["user_id"], index_where=sa.text("status = 'pending'")
+                index_elements=["user_id"], index_where=sa.text("completed_at IS NULL")
             )
             .returning(DataExport)
         )
@@ -89,7 +89,7 @@ class DataExports:
         return export
 
     def downloadable(self, export: DataExport) -> None:
-        if export.status != "ready" or export.expires_at is None:
+        if export.completed_at is None or export.expires_at is None:
             raise ExportNotReady
         if export.expires_at <= utcnow():
             raise ExportExpired
@@ -115,7 +115,7 @@ class DataExports:
         its owner told. At least once: a second run finds it ready (or gone) and stops; a run
         cut off midway left nothing, its transaction rolled back."""
         export = await session.get(DataExport, job.export_id, with_for_update=True)
-        if export is None or export.status != "pending":
+        if export is None or export.completed_at is not None:
             return
         user = await session.get(User, export.user_id)
         if user is None:  # deleted meanwhile: the export went with the account
@@ -129,7 +129,7 @@ class DataExports:
             session.add(DataExportChunk(export_id=export.id, seq=seq, content=content))
             await session.flush()
         expires_at = generated_at + self.retention
-        export.status, export.completed_at, export.expires_at = "ready", generated_at, expires_at
+        export.completed_at, export.expires_at = generated_at, expires_at
         session.add(export)
         await self._jobs().enqueue(session, self._ready_email(user.email, export.id, expires_at))
 
@@ -151,7 +151,7 @@ class DataExports:
             sa.delete(DataExport).where(
                 (col(DataExport.expires_at) <= now)
                 | (
-                    (col(DataExport.status) == "pending")
+                    col(DataExport.completed_at).is_(None)
                     & (col(DataExport.requested_at) <= now - self.retention)
                 )
             )

@@ -78,24 +78,24 @@ class DataExport(SQLModel, table=True):
     __table_args__ = (
         # A person's list, newest first.
         sa.Index("ix_data_exports_user_id_requested_at", "user_id", "requested_at"),
-        # One pending export per person: a second request meanwhile is refused (409).
+        # One pending export (not completed) per person: a second request meanwhile is
+        # refused (409).
         sa.Index(
             "uq_data_exports_user_id_pending",
             "user_id",
             unique=True,
-            postgresql_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text("completed_at IS NULL"),
         ),
-        sa.CheckConstraint("status IN ('pending', 'ready')", name="status_known"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     user_id: uuid.UUID = Field(
         sa_column=sa.Column(sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     )
-    status: str = Field(default="pending", max_length=16)
     requested_at: datetime = Field(
         default_factory=utcnow, sa_type=sa.DateTime(timezone=True), nullable=False
     )
+    # Set when the archive is stored: the export is ready (pending until then).
     completed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     # Set when ready: EXPORT_RETENTION_DAYS after. Purged by the hourly housekeeping.
     expires_at: datetime | None = Field(

@@ -3,7 +3,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi_users import schemas
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, computed_field
 from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
@@ -168,12 +168,16 @@ class ExportRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
-    status: Literal["pending", "ready"] = Field(examples=["ready"])
     requested_at: datetime
     completed_at: datetime | None = Field(description="When it became ready.")
     expires_at: datetime | None = Field(
         description="Ready exports: downloadable until then (EXPORT_RETENTION_DAYS), then gone."
     )
+
+    @computed_field(examples=["ready"])  # type: ignore[prop-decorator]
+    @property
+    def status(self) -> Literal["pending", "ready"]:
+        return "pending" if self.completed_at is None else "ready"
 
 
 class ExportList(BaseModel):
